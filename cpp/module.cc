@@ -1,0 +1,29 @@
+// Python module `fromax._fromax_cpu`: hands the FFI handler symbols to Python as PyCapsules, which
+// fromax/_ffi.py registers with jax.ffi.register_ffi_target(platform="cpu").
+#include <nanobind/nanobind.h>
+
+#include "xla/ffi/api/c_api.h"
+
+namespace nb = nanobind;
+
+extern "C" {
+XLA_FFI_Error* fromax_sums_cpu(XLA_FFI_CallFrame*);
+XLA_FFI_Error* fromax_axpby_cpu(XLA_FFI_CallFrame*);
+XLA_FFI_Error* fromax_fromage_cpu(XLA_FFI_CallFrame*);
+}
+
+template <class Fn>
+nb::capsule Capsule(Fn* fn) {
+  return nb::capsule(reinterpret_cast<void*>(fn));
+}
+
+NB_MODULE(_fromax_cpu, m) {
+  m.def("targets", [] {
+    nb::dict d;
+    d["fromax_sums"] = Capsule(fromax_sums_cpu);
+    d["fromax_axpby"] = Capsule(fromax_axpby_cpu);
+    d["fromax_fromage"] = Capsule(fromax_fromage_cpu);
+    return d;
+  });
+  m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
+}

@@ -1,0 +1,60 @@
+"""Loading the compiled kernels and registering them as XLA FFI targets.
+
+Targets keep one name on every platform (``fromax_sums``, ``fromax_axpby``, ``fromax_fromage``), so
+the traced program is the same whichever platform compiles it; each platform's library registers its
+own handlers under those names.
+"""
+
+from __future__ import annotations
+
+import jax
+
+_REGISTERED: dict[str, tuple[str, ...]] = {}  # platform -> registered target names
+_LOAD_ERRORS: dict[str, str] = {}
+
+
+def _register_cpu() -> None:
+    try:
+        from fromax import _fromax_cpu
+    except ImportError as err:  # a source tree without a build, or a broken build
+        _LOAD_ERRORS["cpu"] = f"{type(err).__name__}: {err}"
+        return
+    targets = _fromax_cpu.targets()
+    for name, capsule in targets.items():
+        jax.ffi.register_ffi_target(name, capsule, platform="cpu")
+    _REGISTERED["cpu"] = tuple(targets)
+
+
+_register_cpu()
+
+
+def kernel_platforms() -> tuple[str, ...]:
+    """Platforms for which fromax's compiled kernels are registered (e.g. ``("cpu",)``)."""
+    return tuple(_REGISTERED)
+
+
+def has_kernels(platform: str) -> bool:
+    return platform in _REGISTERED
+
+
+def use_kernels(backend: str) -> bool:
+    """Resolve ``backend`` ("auto" | "ffi" | "xla") to: trace the FFI kernels (True) or the reference.
+
+    "auto" uses the kernels when they are registered for JAX's default platform; "ffi" insists and
+    raises a clear error where they are not.
+    """
+    if backend == "xla":
+        return False
+    if backend not in ("auto", "ffi"):
+        raise ValueError(f"fromax: backend must be 'auto', 'ffi' or 'xla', got {backend!r}")
+    platform = jax.default_backend()
+    if has_kernels(platform):
+        return True
+    if backend == "ffi":
+        why = _LOAD_ERRORS.get(platform, "no kernel library was built for it")
+        raise RuntimeError(
+            f"fromax: backend='ffi' but no fromax kernel is registered for platform {platform!r} "
+            f"({why}); registered platforms: {kernel_platforms() or 'none'}. "
+            "Use backend='auto' (falls back to the pure-JAX reference) or backend='xla'."
+        )
+    return False
