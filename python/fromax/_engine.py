@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fromax import reference
+from fromax._primitives import axpby_p, fromage_p, sums_p
 from fromax.reference import acc_dtype
 
 Array = jax.Array
@@ -39,20 +40,12 @@ def _lead_batch(x: Array, batched: bool, size: int) -> Array:
     return x if batched else jnp.broadcast_to(x, (size, *x.shape))
 
 
-def _segments_attr(segments: int) -> np.int64:
-    return np.int64(segments)
-
-
 # ---- fromax_sums: the reduce phase --------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _sums_call(segments: int, with_b: bool):
     @jax.custom_batching.custom_vmap
     def call(a: list[Array], b: list[Array]) -> Array:
-        acc = acc_dtype(a[0].dtype)
-        out = jax.ShapeDtypeStruct((segments, len(a), 3 if with_b else 1), acc)
-        return jax.ffi.ffi_call("fromax_sums", out)(
-            *a, *b, segments=_segments_attr(segments), streams=np.int64(2 if with_b else 1)
-        )
+        return sums_p.bind(*a, *b, segments=segments, streams=2 if with_b else 1)[0]
 
     @call.def_vmap
     def rule(size, in_batched, a, b):
@@ -74,11 +67,7 @@ def sums(a: Sequence[Array], b: Sequence[Array] | None = None) -> Array:
 def _axpby_call(segments: int, in_place: bool):
     @jax.custom_batching.custom_vmap
     def call(coeffs: Array, x: list[Array], y: list[Array]) -> list[Array]:
-        outs = [jax.ShapeDtypeStruct(xi.shape, xi.dtype) for xi in x]
-        aliases = {1 + i: i for i in range(len(x))} if in_place else None
-        return jax.ffi.ffi_call("fromax_axpby", outs, input_output_aliases=aliases)(
-            coeffs, *x, *y, segments=_segments_attr(segments)
-        )
+        return axpby_p.bind(coeffs, *x, *y, segments=segments, _in_place=in_place)
 
     @call.def_vmap
     def rule(size, in_batched, coeffs, x, y):
@@ -107,13 +96,9 @@ def _fromage_two_phase(lr, p_bound, init_norms, w, g, *, delta: bool) -> list[Ar
 def _fromage_call(delta: bool):
     @jax.custom_batching.custom_vmap
     def call(lr: Array, p_bound: Array, init_norms: Array, w: list[Array], g: list[Array]) -> list[Array]:
-        outs = [jax.ShapeDtypeStruct(wi.shape, wi.dtype) for wi in w]
         # The optax contract (delta) returns W_new - W in fresh buffers; the fused step writes W_new
-        # over W, so a donated step runs in place.
-        aliases = None if delta else {3 + i: i for i in range(len(w))}
-        return jax.ffi.ffi_call("fromax_fromage", outs, input_output_aliases=aliases)(
-            lr, p_bound, init_norms, *w, *g, delta=np.int64(delta)
-        )
+        # over W (aliased), so a donated step runs in place.
+        return fromage_p.bind(lr, p_bound, init_norms, *w, *g, delta=int(delta))
 
     @call.def_vmap
     def rule(size, in_batched, lr, p_bound, init_norms, w, g):

@@ -1,0 +1,63 @@
+"""JAX primitives for the engine's FFI targets.
+
+Each target gets a primitive of the same name (``fromax_sums``, ``fromax_axpby``, ``fromax_fromage``)
+rather than going through ``jax.ffi.ffi_call``: the HLO instruction, and so the event in a
+``jax.profiler`` / Perfetto trace, is named after the primitive, so users find ``fromax_fromage.N``
+in their traces instead of an anonymous ``ffi_call.N``. The lowering is ``jax.ffi.ffi_lowering``
+(typed FFI custom call) registered for every platform: the target name is resolved by the platform
+that compiles the program.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from jax.extend.core import Primitive
+from jax.interpreters import mlir
+import jax
+from jax.core import ShapedArray
+
+
+def _make(name: str, out_avals: Callable[..., list[ShapedArray]], alias_from: Callable[[dict], int | None]) -> Primitive:
+    """A multiple-results primitive lowering to FFI target ``name``.
+
+    ``alias_from(params)``: the operand index that output 0 aliases (output i aliases operand
+    alias_from + i), or None. Params whose names start with "_" configure the lowering; the others
+    become FFI attributes (structural integers only: hyperparameters are operands).
+    """
+    prim = Primitive(name)
+    prim.multiple_results = True
+    prim.def_impl(lambda *args, **params: jax.jit(lambda *a: prim.bind(*a, **params))(*args))
+    prim.def_abstract_eval(out_avals)
+
+    def lowering(ctx, *operands, **params):
+        start = alias_from(params)
+        aliases = None if start is None else {start + i: i for i in range(len(ctx.avals_out))}
+        attrs = {k: np.int64(v) for k, v in params.items() if not k.startswith("_")}
+        return jax.ffi.ffi_lowering(name, operand_output_aliases=aliases)(ctx, *operands, **attrs)
+
+    mlir.register_lowering(prim, lowering)
+    return prim
+
+
+def _sums_avals(*args, segments: int, streams: int):
+    n = len(args) // streams
+    acc = np.float64 if args[0].dtype == np.float64 else np.float32
+    return [ShapedArray((segments, n, 3 if streams == 2 else 1), acc)]
+
+
+def _like_first_half(skip: int):
+    def avals(*args, **params):
+        tensors = args[skip:]
+        return [ShapedArray(x.shape, x.dtype) for x in tensors[: len(tensors) // 2]]
+
+    return avals
+
+
+# fromax_sums(a_0..a_{n-1}[, b_0..b_{n-1}]; segments, streams) -> [(segments, n, 1|3)]
+sums_p = _make("fromax_sums", _sums_avals, lambda params: None)
+# fromax_axpby(coeffs, x_0.., y_0..; segments, _in_place) -> [x_0'..]
+axpby_p = _make("fromax_axpby", _like_first_half(1), lambda params: 1 if params["_in_place"] else None)
+# fromax_fromage(lr, p_bound, init_norms, w_0.., g_0..; delta) -> [w_0'..] (W_new, or W_new - W if delta)
+fromage_p = _make("fromax_fromage", _like_first_half(3), lambda params: None if params["delta"] else 3)

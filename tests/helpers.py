@@ -1,0 +1,75 @@
+"""Shared test helpers: random pytrees and an independent float64 NumPy oracle of the paper's math."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Shapes covering every path of the engine: scalars, vectors, 4-D convs, size-0 leaves, and a
+# (300, 500) matrix larger than one 64K-element chunk (the chunked, two-phase path).
+SHAPES = [(), (1,), (7,), (64,), (3, 3, 4, 8), (0,), (2, 0, 3), (33, 17), (300, 500)]
+DTYPES = {"f32": jnp.float32, "bf16": jnp.bfloat16, "f16": jnp.float16}
+
+
+def random_tree(seed: int, n_leaves: int, dtypes=(jnp.float32,), zero_every: int = 0, shapes=SHAPES):
+    """(params, grads): a dict pytree of n_leaves random leaves; every `zero_every`-th leaf has a zero
+    parameter and the one after it a zero gradient."""
+    rng = np.random.default_rng(seed)
+    params, grads = {}, {}
+    for i in range(n_leaves):
+        shape = shapes[i % len(shapes)]
+        dtype = dtypes[i % len(dtypes)]
+        p = rng.normal(size=shape) * rng.uniform(0.1, 3.0)
+        g = rng.normal(size=shape) * rng.uniform(1e-3, 10.0)
+        if zero_every and i % zero_every == 0:
+            p = np.zeros(shape)
+        if zero_every and i % zero_every == 1:
+            g = np.zeros(shape)
+        params[f"leaf{i:04d}"] = jnp.asarray(p, dtype)
+        grads[f"leaf{i:04d}"] = jnp.asarray(g, dtype)
+    return params, grads
+
+
+def random_grads(seed: int, params):
+    """Fresh gradients shaped like params (a new draw per step, as in training)."""
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape) * rng.uniform(1e-2, 5.0), p.dtype), params)
+
+
+def paper_fromage_np(w: np.ndarray, g: np.ndarray, lr: float, p_bound: float | None, w0_norm: float) -> np.ndarray:
+    """The paper's per-tensor Fromage step, written out directly in float64 (no shared code with fromax)."""
+    w = np.asarray(w, np.float64)
+    g = np.asarray(g, np.float64)
+    w_norm, g_norm = np.linalg.norm(w), np.linalg.norm(g)
+    if w_norm > 0 and g_norm > 0:
+        new = w - lr * (w_norm / g_norm) * g
+    else:
+        new = w - lr * g
+    new = new / np.sqrt(1 + lr * lr)
+    if p_bound is not None and w0_norm > 0:
+        new_norm = np.linalg.norm(new)
+        if new_norm > p_bound * w0_norm:
+            new = new * (p_bound * w0_norm / new_norm)
+    return new
+
+
+def as_f64(tree):
+    return jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
+
+
+def assert_trees_close(actual, expected, rtol: float, atol_rel: float = 0.0, err: str = "", scale_tree=None):
+    """Leafwise: |a - e| <= rtol * |e| + atol_rel * max|s|, where s is the leaf of `scale_tree`
+    (default: of `expected`). An update W_new - W is compared at the scale of W: its rounding error is
+    W's, however small the update."""
+    a_leaves, a_def = jax.tree_util.tree_flatten_with_path(actual)
+    e_leaves = jax.tree.leaves(expected)
+    s_leaves = e_leaves if scale_tree is None else jax.tree.leaves(scale_tree)
+    assert len(a_leaves) == len(e_leaves) == len(s_leaves)
+    for (path, a), e, s in zip(a_leaves, e_leaves, s_leaves):
+        a = np.asarray(a, np.float64)
+        e = np.asarray(e, np.float64)
+        s = np.asarray(s, np.float64)
+        assert a.shape == e.shape, (path, a.shape, e.shape)
+        scale = float(np.max(np.abs(s))) if s.size else 0.0
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol_rel * scale, err_msg=f"{err} {jax.tree_util.keystr(path)}")
