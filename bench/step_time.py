@@ -1,0 +1,211 @@
+"""Optimizer step time on real model shapes: fromax vs optax.fromage vs pure JAX.
+
+    python bench/step_time.py [--presets many_small,resnet50,...] [--mode standalone,in-graph]
+
+Presets come from ../shared/bench/shapes.json (parameter shapes of real models). Params and grads
+are random normal f32 (fixed seed). Every number is a median over --reps timed calls, and every
+ratio compares numbers measured in this one run (these machines are noisy).
+
+Two modes (see shared/bench/README.md):
+  standalone  jax.jit(step, donate_argnums=params) called once per step, donated params re-created
+              outside the timed region: what `fromax.step` costs when called on its own. Includes
+              JAX's per-buffer dispatch (~1.4 us per buffer here), which dominates many_small.
+  in-graph    --scan steps inside one jitted lax.scan: the step as it runs inside a training step.
+              The gradient is computed inside the loop as g = W * x_t + 1e-3 with x_t a per-step
+              scalar input, identically for every implementation (fresh each step, so nothing can be
+              hoisted out of the loop; a real backward pass also materialises g in memory).
+
+Rows: fromax fused step (donated), fromax optax contract (update + apply_updates), optax.fromage,
+fromax backend="xla" (the pure-JAX reference, donated), plain SGD (p - lr g, donated: the dispatch
+floor), and the 2-pass memory floor: 20 bytes per f32 parameter (read W, g twice, write W once)
+over the streaming bandwidth of a large donated x*0.5 measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import re
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import fromax
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_SHAPES = os.path.join(HERE, "..", "..", "shared", "bench", "shapes.json")
+
+
+def load_presets(path: str) -> dict[str, list[tuple[int, ...]]]:
+    with open(path) as f:
+        return {name: [tuple(s) for s in shapes] for name, shapes in json.load(f).items()}
+
+
+def make_tree(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return {f"p{i:05d}": jnp.asarray(rng.standard_normal(s, dtype=np.float32)) for i, s in enumerate(shapes)}
+
+
+def sgd():
+    """Plain SGD as an optax transformation: the cheapest possible step (the dispatch floor)."""
+    return optax.sgd(0.01)
+
+
+def implementations():
+    return {
+        "fromax fused step": (fromax.fromage(), True),
+        "fromax optax contract": (fromax.fromage(), False),
+        "optax.fromage": (optax.fromage(0.01), False),
+        "fromax backend=xla": (fromax.fromage(backend="xla"), True),
+        "sgd": (sgd(), False),
+    }
+
+
+def step_fn(tx, fused: bool):
+    if fused:
+        return functools.partial(fromax.step, tx)
+
+    def step(grads, state, params):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    return step
+
+
+def median_ms(samples):
+    return 1e3 * statistics.median(samples)
+
+
+def copy_tree(tree):
+    return jax.block_until_ready(jax.tree.map(lambda x: x.copy(), tree))
+
+
+def time_standalone(tx, fused, params, grads, reps):
+    step = jax.jit(step_fn(tx, fused), donate_argnums=(2,))
+    state = tx.init(params)
+    p = copy_tree(params)
+    p, state = jax.block_until_ready(step(grads, state, p))  # compile + warm up
+    samples = []
+    for _ in range(reps):
+        p = copy_tree(params)
+        t0 = time.perf_counter()
+        out, _ = step(grads, state, p)
+        jax.block_until_ready(out)
+        samples.append(time.perf_counter() - t0)
+    return median_ms(samples), step.lower(grads, state, copy_tree(params)).compile().as_text()
+
+
+def time_in_graph(tx, fused, params, scan_steps, reps):
+    stepf = step_fn(tx, fused)
+
+    def train(params, state, xs):
+        def body(carry, x):
+            p, s = carry
+            g = jax.tree.map(lambda w: w * x + 1e-3, p)
+            return stepf(g, s, p), None
+
+        return jax.lax.scan(body, (params, state), xs)[0]
+
+    run = jax.jit(train, donate_argnums=(0,))
+    state = tx.init(params)
+    xs = jnp.linspace(0.5, 1.5, scan_steps, dtype=jnp.float32)
+    jax.block_until_ready(run(copy_tree(params), state, xs))
+    samples = []
+    for _ in range(reps):
+        p = copy_tree(params)
+        t0 = time.perf_counter()
+        jax.block_until_ready(run(p, state, xs))
+        samples.append((time.perf_counter() - t0) / scan_steps)
+    return median_ms(samples), run.lower(copy_tree(params), state, xs).compile().as_text()
+
+
+def param_sized_copies(hlo: str, params) -> int:
+    """Number of `copy` instructions in the compiled HLO whose shape is one of the parameter shapes
+    with >= 4096 elements (small copies are noise; a parameter-sized one costs a pass)."""
+    shapes = {",".join(map(str, x.shape)) for x in jax.tree.leaves(params) if x.size >= 4096}
+    found = re.findall(r"= f32\[([\d,]*)\]\{[^}]*\} copy\(", hlo)
+    return sum(1 for s in found if s in shapes)
+
+
+def streaming_gbps(reps: int = 10) -> float:
+    """Read+write bandwidth of a donated 256 MiB x * 0.5 (in place)."""
+    n = 64 * 1024 * 1024
+    f = jax.jit(lambda x: x * 0.5, donate_argnums=0)
+    x = jax.block_until_ready(f(jnp.ones(n, jnp.float32)))
+    samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        x = jax.block_until_ready(f(x))
+        samples.append(time.perf_counter() - t0)
+    return 8 * n / statistics.median(samples) / 1e9
+
+
+def reps_for(n_params: int, base: int) -> int:
+    return max(5, min(base, int(base * 4e6 / max(n_params, 1))))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", default=DEFAULT_SHAPES)
+    ap.add_argument("--presets", default="many_small,resnet50,vit_b16,gpt2_small")
+    ap.add_argument("--mode", default="standalone,in-graph")
+    ap.add_argument("--reps", type=int, default=30, help="timed calls per measurement (fewer for big presets)")
+    ap.add_argument("--scan", type=int, default=10, help="steps per lax.scan in in-graph mode")
+    args = ap.parse_args(argv)
+
+    presets = load_presets(args.shapes)
+    gbps = streaming_gbps()
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} cores); "
+          f"kernels: {fromax.kernel_platforms()}; streaming bandwidth {gbps:.1f} GB/s (donated x*0.5, 256 MiB)")
+    rows = []
+    for preset in args.presets.split(","):
+        shapes = presets[preset]
+        params, grads = make_tree(shapes, 0), make_tree(shapes, 1)
+        n = sum(int(np.prod(s)) for s in shapes)
+        floor = 20 * n / (gbps * 1e9) * 1e3
+        reps = reps_for(n, args.reps)
+        for mode in args.mode.split(","):
+            times, copies = {}, {}
+            for name, (tx, fused) in implementations().items():
+                if mode == "standalone":
+                    t, hlo = time_standalone(tx, fused, params, grads, reps)
+                else:
+                    t, hlo = time_in_graph(tx, fused, params, args.scan, max(3, reps // 3))
+                times[name], copies[name] = t, param_sized_copies(hlo, params)
+            rows.append((preset, mode, len(shapes), n, times, copies, floor))
+            report(rows[-1])
+    print()
+    print(markdown(rows))
+
+
+def report(row):
+    preset, mode, n_tensors, n, times, copies, floor = row
+    print(f"\n{preset} [{mode}]: {n_tensors} tensors, {n:,} params; 2-pass memory floor {floor:.2f} ms")
+    base = times["optax.fromage"]
+    for name, t in times.items():
+        extra = f"  ({copies[name]} param-sized copies in HLO)" if copies[name] else ""
+        print(f"  {name:24s} {t:9.2f} ms   optax.fromage / this = {base / t:6.2f}x{extra}")
+
+
+def markdown(rows) -> str:
+    head = ("| preset | mode | fromax fused | fromax optax contract | optax.fromage | fromax xla ref | SGD | 2-pass floor "
+            "| optax.fromage / fused | xla ref / fused |")
+    lines = [head, "|" + "---|" * 10]
+    for preset, mode, _, _, t, _, floor in rows:
+        f = t["fromax fused step"]
+        lines.append(
+            f"| {preset} | {mode} | {f:.2f} | {t['fromax optax contract']:.2f} | {t['optax.fromage']:.2f} | "
+            f"{t['fromax backend=xla']:.2f} | {t['sgd']:.2f} | {floor:.2f} | {t['optax.fromage'] / f:.1f}x | "
+            f"{t['fromax backend=xla'] / f:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
