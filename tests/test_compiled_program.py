@@ -95,3 +95,20 @@ def test_donated_step_updates_every_parameter_in_place():
     # And the compiled program has no parameter-sized copy to get there.
     text = step.lower(grads, state, new).compile().as_text()
     assert not re.search(r"= f32\[300,400\]\{[^}]*\} copy\(", text)
+
+
+def test_eager_calls_reuse_the_compiled_kernel_call():
+    from fromax import _primitives
+
+    params, grads = random_tree(3, 5)
+    tx = fromax.fromage(0.05, backend="ffi")
+    state = tx.init(params)
+    tx.update(grads, state, params)  # eager: the primitive's impl runs a jitted bind
+    before = _primitives._compiled_bind.cache_info()
+    jitted = _primitives._compiled_bind(_primitives.fromage_p, (("delta", 1),))
+    size = jitted._cache_size()
+    for _ in range(3):
+        tx.update(grads, state, params)
+    after = _primitives._compiled_bind.cache_info()
+    assert after.misses == before.misses  # no new jitted function...
+    assert jitted._cache_size() == size  # ...and no new compilation

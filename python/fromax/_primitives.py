@@ -10,13 +10,22 @@ that compiles the program.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
+import jax
 import numpy as np
+from jax.core import ShapedArray
 from jax.extend.core import Primitive
 from jax.interpreters import mlir
-import jax
-from jax.core import ShapedArray
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_bind(prim: Primitive, params: tuple) -> Callable:
+    """Eager (un-jitted) use: one jitted bind per primitive and params, cached, so repeated eager
+    calls reuse the compiled program (jax.jit caches by shape and dtype)."""
+    kwargs = dict(params)
+    return jax.jit(lambda *args: prim.bind(*args, **kwargs))
 
 
 def _make(name: str, out_avals: Callable[..., list[ShapedArray]], alias_from: Callable[[dict], int | None]) -> Primitive:
@@ -28,7 +37,7 @@ def _make(name: str, out_avals: Callable[..., list[ShapedArray]], alias_from: Ca
     """
     prim = Primitive(name)
     prim.multiple_results = True
-    prim.def_impl(lambda *args, **params: jax.jit(lambda *a: prim.bind(*a, **params))(*args))
+    prim.def_impl(lambda *args, **params: _compiled_bind(prim, tuple(sorted(params.items())))(*args))
     prim.def_abstract_eval(out_avals)
 
     def lowering(ctx, *operands, **params):
