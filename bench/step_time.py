@@ -2,6 +2,8 @@
 
     python bench/step_time.py [--presets many_small,resnet50,...] [--mode standalone,in-graph]
 
+Runs on whatever JAX's default device is (CPU, or a GPU with fromax's CUDA engine built).
+
 Presets come from ../shared/bench/shapes.json (parameter shapes of real models). Params and grads
 are random normal f32 (fixed seed). Every number is a median over --reps timed calls, and every
 ratio compares numbers measured in this one run (these machines are noisy).
@@ -18,7 +20,8 @@ Two modes (see shared/bench/README.md):
 Rows: fromax fused step (donated), fromax optax contract (update + apply_updates), optax.fromage,
 fromax backend="xla" (the pure-JAX reference, donated), plain SGD (p - lr g, donated: the dispatch
 floor), and the 2-pass memory floor: 20 bytes per f32 parameter (read W, g twice, write W once)
-over the streaming bandwidth of a large donated x*0.5 measured in this run.
+over the streaming bandwidth of a large donated x*0.5 measured in this run (a device-to-device copy
+on a GPU); "fused bw / stream" is the fused step's achieved 2-pass bandwidth as a fraction of it.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ def main(argv=None):
 
     presets = load_presets(args.shapes)
     gbps = streaming_gbps()
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} cores); "
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} host cores); "
           f"kernels: {fromax.kernel_platforms()}; streaming bandwidth {gbps:.1f} GB/s (donated x*0.5, 256 MiB)")
     rows = []
     for preset in args.presets.split(","):
@@ -178,15 +181,17 @@ def main(argv=None):
                 else:
                     t, hlo = time_in_graph(tx, fused, params, args.scan, max(3, reps // 3))
                 times[name], copies[name] = t, param_sized_copies(hlo, params)
-            rows.append((preset, mode, len(shapes), n, times, copies, floor))
+            rows.append((preset, mode, len(shapes), n, times, copies, floor, gbps))
             report(rows[-1])
     print()
     print(markdown(rows))
 
 
 def report(row):
-    preset, mode, n_tensors, n, times, copies, floor = row
-    print(f"\n{preset} [{mode}]: {n_tensors} tensors, {n:,} params; 2-pass memory floor {floor:.2f} ms")
+    preset, mode, n_tensors, n, times, copies, floor, gbps = row
+    fused_gbps = 20 * n / (times["fromax fused step"] * 1e-3) / 1e9
+    print(f"\n{preset} [{mode}]: {n_tensors} tensors, {n:,} params; 2-pass memory floor {floor:.2f} ms; "
+          f"fused step moves {fused_gbps:.1f} GB/s = {fused_gbps / gbps:.2f} of the streaming bandwidth")
     base = times["optax.fromage"]
     for name, t in times.items():
         extra = f"  ({copies[name]} param-sized copies in HLO)" if copies[name] else ""
@@ -195,14 +200,15 @@ def report(row):
 
 def markdown(rows) -> str:
     head = ("| preset | mode | fromax fused | fromax optax contract | optax.fromage | fromax xla ref | SGD | 2-pass floor "
-            "| optax.fromage / fused | xla ref / fused |")
-    lines = [head, "|" + "---|" * 10]
-    for preset, mode, _, _, t, _, floor in rows:
+            "| optax.fromage / fused | xla ref / fused | fused bw / stream |")
+    lines = [head, "|" + "---|" * 11]
+    for preset, mode, _, n, t, _, floor, gbps in rows:
         f = t["fromax fused step"]
+        fraction = 20 * n / (f * 1e-3) / 1e9 / gbps
         lines.append(
             f"| {preset} | {mode} | {f:.2f} | {t['fromax optax contract']:.2f} | {t['optax.fromage']:.2f} | "
             f"{t['fromax backend=xla']:.2f} | {t['sgd']:.2f} | {floor:.2f} | {t['optax.fromage'] / f:.1f}x | "
-            f"{t['fromax backend=xla'] / f:.2f}x |"
+            f"{t['fromax backend=xla'] / f:.2f}x | {fraction:.2f} |"
         )
     return "\n".join(lines)
 

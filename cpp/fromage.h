@@ -11,6 +11,13 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define FROMAX_HOST_DEVICE __host__ __device__
+#else
+#define FROMAX_HOST_DEVICE
+#endif
 
 namespace fromax {
 
@@ -21,17 +28,18 @@ struct FromageCoefficients {
   const Acc* init_norms;  // |W0| per tensor; 0 leaves the tensor uncapped
   bool delta;
 
-  void operator()(int64_t t, Acc ww, Acc gg, Acc wg, Acc* a, Acc* b) const {
-    const Acc w_norm = std::sqrt(ww), g_norm = std::sqrt(gg);
+  FROMAX_HOST_DEVICE void operator()(int64_t t, Acc ww, Acc gg, Acc wg, Acc* a, Acc* b) const {
+    using std::sqrt;  // on the device: CUDA's sqrt(float) / sqrt(double) overloads
+    const Acc w_norm = sqrt(ww), g_norm = sqrt(gg);
     const Acc ratio = (w_norm > Acc(0) && g_norm > Acc(0)) ? w_norm / g_norm : Acc(1);
-    const Acc root = std::sqrt(Acc(1) + lr * lr);
+    const Acc root = sqrt(Acc(1) + lr * lr);
     Acc ca = Acc(1) / root;
     Acc cb = -(lr * ratio) / root;
     Acc scale = Acc(1);
     const Acc w0 = init_norms[t];
     if (w0 > Acc(0)) {
       const Acc new_sq = ca * ca * ww + Acc(2) * ca * cb * wg + cb * cb * gg;
-      const Acc new_norm = std::sqrt(new_sq > Acc(0) ? new_sq : Acc(0));
+      const Acc new_norm = sqrt(new_sq > Acc(0) ? new_sq : Acc(0));
       const Acc cap = p_bound * w0;
       if (new_norm > cap) scale = cap / new_norm;
     }

@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "fromage.h"
 #include "table.h"
+#include "visit.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace fromax {

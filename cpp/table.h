@@ -1,4 +1,4 @@
-// The tensor table of one FFI call: the variadic operands (x_0..x_{n-1}, then y_0..y_{n-1} when the
+// The tensor table of one FFI call (host side; shared by the CPU and CUDA engines): the variadic operands (x_0..x_{n-1}, then y_0..y_{n-1} when the
 // functor reads a second stream) and results, cut into `segments` equal parts each (a vmapped call
 // holds `segments` models per leaf). Entry t = s * n + i is segment s of leaf i.
 #pragma once
@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "dtypes.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace fromax {
@@ -116,25 +115,6 @@ inline ffi::Error BuildTable(const ffi::RemainingArgs& remaining_args, bool with
     }
   }
   return ffi::Error::Success();
-}
-
-template <class T>
-struct Tag {
-  using type = T;
-};
-
-// Calls fn(Tag<TX>, Tag<TY>) for the storage types of table entry t.
-template <class Fn>
-void VisitTypes(const Table& table, int64_t t, const Fn& fn) {
-  auto visit = [](ffi::DataType d, const auto& inner) {
-    switch (d) {
-      case ffi::DataType::F32: return inner(Tag<float>{});
-      case ffi::DataType::F64: return inner(Tag<double>{});
-      case ffi::DataType::BF16: return inner(Tag<bf16>{});
-      default: return inner(Tag<f16>{});  // BuildTable admits only the four float types
-    }
-  };
-  visit(table.tx[t], [&](auto tx) { visit(table.ty[t], [&](auto ty) { fn(tx, ty); }); });
 }
 
 }  // namespace fromax

@@ -36,7 +36,7 @@ def test_vmap_over_models_equals_a_loop(p_bound, delta):
 
     batched = jax.jit(jax.vmap(functools.partial(one, backend="ffi")))(lrs, G, P)
     for i in range(BATCH):
-        member = lambda t: jax.tree.map(lambda x: x[i], t)
+        member = lambda t, i=i: jax.tree.map(lambda x: x[i], t)
         expected = one(lrs[i], member(G), member(P), "xla")
         assert_trees_close(member(batched), expected, rtol=2**-7, atol_rel=2**-8, scale_tree=member(P))
 

@@ -2,7 +2,9 @@
 
 Targets keep one name on every platform (``fromax_sums``, ``fromax_axpby``, ``fromax_fromage``), so
 the traced program is the same whichever platform compiles it; each platform's library registers its
-own handlers under those names.
+own handlers under those names. The CPU library is registered at import. The CUDA library is
+registered lazily, the first time a step is traced while JAX's default backend is an NVIDIA GPU:
+importing fromax never initialises a GPU, and CPU-only installs never load the CUDA library.
 """
 
 from __future__ import annotations
@@ -23,6 +25,26 @@ def _register_cpu() -> None:
     for name, capsule in targets.items():
         jax.ffi.register_ffi_target(name, capsule, platform="cpu")
     _REGISTERED["cpu"] = tuple(targets)
+
+
+def _register_cuda() -> None:
+    """Register the CUDA handlers if the CUDA library was built and JAX has a CUDA backend."""
+    if "gpu" in _REGISTERED or "gpu" in _LOAD_ERRORS:
+        return
+    try:
+        jax.devices("cuda")
+    except RuntimeError as err:  # a ROCm or other non-CUDA GPU backend
+        _LOAD_ERRORS["gpu"] = f"JAX's GPU backend is not CUDA ({err})"
+        return
+    try:
+        from fromax import _fromax_cuda
+    except ImportError as err:
+        _LOAD_ERRORS["gpu"] = f"fromax was built without its CUDA library ({type(err).__name__}: {err})"
+        return
+    targets = _fromax_cuda.targets()
+    for name, capsule in targets.items():
+        jax.ffi.register_ffi_target(name, capsule, platform="CUDA")
+    _REGISTERED["gpu"] = tuple(targets)
 
 
 _register_cpu()
@@ -48,6 +70,8 @@ def use_kernels(backend: str) -> bool:
     if backend not in ("auto", "ffi"):
         raise ValueError(f"fromax: backend must be 'auto', 'ffi' or 'xla', got {backend!r}")
     platform = jax.default_backend()
+    if platform == "gpu":
+        _register_cuda()
     if has_kernels(platform):
         return True
     if backend == "ffi":

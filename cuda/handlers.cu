@@ -1,0 +1,230 @@
+// CUDA FFI handlers: the same three targets as cpp/handlers.cc, registered for platform "CUDA".
+//
+// Per call: the host builds the tensor table (device pointers, lengths, dtypes, chunk list) from
+// the operand metadata, copies it into FFI scratch memory with one cudaMemcpyAsync on the call's
+// stream (never a host synchronisation), and launches a constant number of kernels. The handlers
+// are not marked command-buffer (CUDA graph) compatible: the table is built on the host per call.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "fromage.h"
+#include "kernels.cuh"
+#include "table.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace fromax::cuda {
+namespace {
+
+namespace ffi = xla::ffi;
+
+ffi::Error CudaError(cudaError_t err, const char* what) {
+  return ffi::Error(ffi::ErrorCode::kInternal, std::string("fromax: ") + what + ": " + cudaGetErrorString(err));
+}
+
+bool IsAcc(ffi::DataType d) { return d == ffi::DataType::F32 || d == ffi::DataType::F64; }
+
+size_t AlignUp(size_t n) { return (n + 255) & ~size_t{255}; }
+
+// The device-side plan of one call, in one scratch allocation:
+// [entries | chunks | partials (3 doubles per chunk) | coefficients (2 Acc per entry)].
+struct DevicePlan {
+  Entry* entries = nullptr;
+  ChunkRef* chunks = nullptr;
+  double* partials = nullptr;
+  void* coeffs = nullptr;
+  int64_t num_entries = 0, num_chunks = 0;
+};
+
+ffi::Error Upload(const Table& table, size_t acc_size, cudaStream_t stream, ffi::ScratchAllocator& scratch,
+                  DevicePlan* plan) {
+  const int64_t n = table.size();
+  std::vector<Entry> entries(n);
+  std::vector<ChunkRef> chunks;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t num = (table.lengths[t] + kChunk - 1) / kChunk;
+    if (int64_t(chunks.size()) + num > INT32_MAX) return Invalid("too many chunks in one call");
+    entries[t] = Entry{table.x[t], table.y[t], table.out[t], table.lengths[t], int32_t(table.tx[t]),
+                       int32_t(table.ty[t]), int32_t(chunks.size()), int32_t(num)};
+    for (int64_t c = 0; c < num; ++c) chunks.push_back(ChunkRef{int32_t(t), int32_t(c)});
+  }
+  plan->num_entries = n;
+  plan->num_chunks = int64_t(chunks.size());
+  const size_t entries_bytes = AlignUp(n * sizeof(Entry));
+  const size_t chunks_bytes = AlignUp(chunks.size() * sizeof(ChunkRef));
+  const size_t partial_bytes = AlignUp(chunks.size() * 3 * sizeof(double));
+  const size_t coeff_bytes = AlignUp(n * 2 * acc_size);
+  const size_t total = entries_bytes + chunks_bytes + partial_bytes + coeff_bytes;
+  if (total == 0) return ffi::Error::Success();
+  std::optional<void*> memory = scratch.Allocate(total, 256);
+  if (!memory.has_value()) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "fromax: scratch allocation failed");
+  char* base = static_cast<char*>(*memory);
+  plan->entries = reinterpret_cast<Entry*>(base);
+  plan->chunks = reinterpret_cast<ChunkRef*>(base + entries_bytes);
+  plan->partials = reinterpret_cast<double*>(base + entries_bytes + chunks_bytes);
+  plan->coeffs = base + entries_bytes + chunks_bytes + partial_bytes;
+  std::vector<char> staging(entries_bytes + chunks_bytes);
+  std::memcpy(staging.data(), entries.data(), n * sizeof(Entry));
+  std::memcpy(staging.data() + entries_bytes, chunks.data(), chunks.size() * sizeof(ChunkRef));
+  // From pageable memory: staged before the call returns, ordered on the stream, no device sync.
+  cudaError_t err = cudaMemcpyAsync(base, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream);
+  return err == cudaSuccess ? ffi::Error::Success() : CudaError(err, "uploading the tensor table");
+}
+
+int64_t Blocks(int64_t work) { return work < (int64_t{1} << 20) ? work : (int64_t{1} << 20); }
+
+template <class Acc, bool kWithB>
+void LaunchReduce(const DevicePlan& plan, cudaStream_t stream) {
+  if (plan.num_chunks == 0) return;
+  fromax_reduce<Acc, kWithB><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(plan.entries, plan.chunks,
+                                                                               plan.num_chunks, plan.partials);
+}
+
+template <class Acc, class Finish>
+void LaunchFinalize(const DevicePlan& plan, cudaStream_t stream, Finish finish) {
+  if (plan.num_entries == 0) return;
+  const int64_t blocks = (plan.num_entries + kThreads - 1) / kThreads;
+  fromax_finalize<Acc><<<blocks, kThreads, 0, stream>>>(plan.entries, plan.num_entries, plan.partials, finish);
+}
+
+template <class Acc>
+void LaunchUpdate(const DevicePlan& plan, const Acc* coeffs, cudaStream_t stream) {
+  if (plan.num_chunks == 0) return;
+  fromax_update<Acc><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(plan.entries, plan.chunks, plan.num_chunks,
+                                                                      coeffs);
+}
+
+// ---- finish functors -------------------------------------------------------------------------------
+template <class Acc>
+struct WriteSums {  // fromax_sums: the (n, width) output
+  Acc* out;
+  int width;
+  __device__ void operator()(int64_t t, Acc aa, Acc bb, Acc ab) const {
+    out[t * width] = aa;
+    if (width == 3) {
+      out[t * width + 1] = bb;
+      out[t * width + 2] = ab;
+    }
+  }
+};
+
+template <class Acc>
+struct FromageFinish {  // fromax_fromage: coefficients from the shared functor, hyperparameters read on the device
+  const Acc* lr;
+  const Acc* p_bound;
+  const Acc* init_norms;
+  bool delta;
+  Acc* coeffs;
+  __device__ void operator()(int64_t t, Acc ww, Acc gg, Acc wg) const {
+    const FromageCoefficients<Acc> f{*lr, *p_bound, init_norms, delta};
+    f(t, ww, gg, wg, &coeffs[2 * t], &coeffs[2 * t + 1]);
+  }
+};
+
+ffi::Error LastError(const char* what) {
+  cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? ffi::Error::Success() : CudaError(err, what);
+}
+
+// ---- handlers ----------------------------------------------------------------------------------------
+ffi::Error SumsImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::RemainingArgs args,
+                    ffi::Result<ffi::AnyBuffer> sums, int64_t segments, int64_t streams) {
+  const ffi::DataType acc = sums->element_type();
+  if (!IsAcc(acc)) return Invalid("sums must be f32 or f64");
+  if (streams != 1 && streams != 2) return Invalid("streams must be 1 or 2");
+  Table table;
+  if (ffi::Error e = BuildTable(args, streams == 2, nullptr, segments, acc, &table); e.failure()) return e;
+  const int width = streams == 2 ? 3 : 1;
+  if (int64_t(sums->element_count()) != table.size() * width) return Invalid("sums has the wrong shape");
+  DevicePlan plan;
+  const bool f64 = acc == ffi::DataType::F64;
+  if (ffi::Error e = Upload(table, f64 ? 8 : 4, stream, scratch, &plan); e.failure()) return e;
+  // A size-0 tensor has no chunk: finalize writes its zero sums all the same.
+  auto run = [&](auto acc_tag) {
+    using Acc = typename decltype(acc_tag)::type;
+    streams == 2 ? LaunchReduce<Acc, true>(plan, stream) : LaunchReduce<Acc, false>(plan, stream);
+    LaunchFinalize<Acc>(plan, stream, WriteSums<Acc>{static_cast<Acc*>(sums->untyped_data()), width});
+  };
+  f64 ? run(Tag<double>{}) : run(Tag<float>{});
+  return LastError("fromax_sums launch");
+}
+
+ffi::Error AxpbyImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs,
+                     ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t segments) {
+  const ffi::DataType acc = coeffs.element_type();
+  if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
+  Table table;
+  if (ffi::Error e = BuildTable(args, true, &rets, segments, acc, &table); e.failure()) return e;
+  if (int64_t(coeffs.element_count()) != 2 * table.size()) return Invalid("coefficients have the wrong shape");
+  DevicePlan plan;
+  const bool f64 = acc == ffi::DataType::F64;
+  if (ffi::Error e = Upload(table, f64 ? 8 : 4, stream, scratch, &plan); e.failure()) return e;
+  if (f64) {
+    LaunchUpdate<double>(plan, static_cast<const double*>(coeffs.untyped_data()), stream);
+  } else {
+    LaunchUpdate<float>(plan, static_cast<const float*>(coeffs.untyped_data()), stream);
+  }
+  return LastError("fromax_axpby launch");
+}
+
+ffi::Error FromageImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer lr, ffi::AnyBuffer p_bound,
+                       ffi::AnyBuffer init_norms, ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t delta) {
+  const ffi::DataType acc = lr.element_type();
+  if (!IsAcc(acc) || p_bound.element_type() != acc || init_norms.element_type() != acc)
+    return Invalid("lr, p_bound and init_norms must share the f32 or f64 accumulator dtype");
+  if (lr.element_count() != 1 || p_bound.element_count() != 1) return Invalid("lr and p_bound must be scalars");
+  Table table;
+  if (ffi::Error e = BuildTable(args, true, &rets, 1, acc, &table); e.failure()) return e;
+  if (int64_t(init_norms.element_count()) != table.size()) return Invalid("init_norms must hold one norm per leaf");
+  DevicePlan plan;
+  const bool f64 = acc == ffi::DataType::F64;
+  if (ffi::Error e = Upload(table, f64 ? 8 : 4, stream, scratch, &plan); e.failure()) return e;
+  auto run = [&](auto acc_tag) {
+    using Acc = typename decltype(acc_tag)::type;
+    Acc* coeffs = static_cast<Acc*>(plan.coeffs);
+    LaunchReduce<Acc, true>(plan, stream);
+    LaunchFinalize<Acc>(plan, stream,
+                        FromageFinish<Acc>{static_cast<const Acc*>(lr.untyped_data()),
+                                           static_cast<const Acc*>(p_bound.untyped_data()),
+                                           static_cast<const Acc*>(init_norms.untyped_data()), delta != 0, coeffs});
+    LaunchUpdate<Acc>(plan, coeffs, stream);
+  };
+  f64 ? run(Tag<double>{}) : run(Tag<float>{});
+  return LastError("fromax_fromage launch");
+}
+
+}  // namespace
+}  // namespace fromax::cuda
+
+namespace ffi = xla::ffi;
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_sums_cuda, fromax::cuda::SumsImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::PlatformStream<cudaStream_t>>()
+                                  .Ctx<ffi::ScratchAllocator>()
+                                  .RemainingArgs()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("segments")
+                                  .Attr<int64_t>("streams"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_axpby_cuda, fromax::cuda::AxpbyImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::PlatformStream<cudaStream_t>>()
+                                  .Ctx<ffi::ScratchAllocator>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .RemainingArgs()
+                                  .RemainingRets()
+                                  .Attr<int64_t>("segments"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_fromage_cuda, fromax::cuda::FromageImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::PlatformStream<cudaStream_t>>()
+                                  .Ctx<ffi::ScratchAllocator>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .RemainingArgs()
+                                  .RemainingRets()
+                                  .Attr<int64_t>("delta"));
