@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "calls.h"
 #include "fromage.h"
 #include "table.h"
 #include "visit.h"
@@ -46,8 +47,6 @@ void UpdateEntry(const Table& table, int64_t t, Acc ca, Acc cb, int64_t begin, i
   });
 }
 
-bool IsAcc(ffi::DataType d) { return d == ffi::DataType::F32 || d == ffi::DataType::F64; }
-
 // ---- fromax_sums ---------------------------------------------------------------------------------
 template <class Acc, bool kWithB>
 void RunSums(ffi::ThreadPool* pool, const Table& table, Acc* out) {
@@ -67,15 +66,10 @@ void RunSums(ffi::ThreadPool* pool, const Table& table, Acc* out) {
 
 ffi::Error SumsImpl(ffi::ThreadPool pool, ffi::RemainingArgs args, ffi::Result<ffi::AnyBuffer> sums,
                     int64_t segments, int64_t streams) {
-  const ffi::DataType acc = sums->element_type();
-  if (!IsAcc(acc)) return Invalid("sums must be f32 or f64");
-  if (streams != 1 && streams != 2) return Invalid("streams must be 1 or 2");
   Table table;
-  if (ffi::Error e = BuildTable(args, streams == 2, nullptr, segments, acc, &table); e.failure()) return e;
-  const int64_t width = streams == 2 ? 3 : 1;
-  if (int64_t(sums->element_count()) != table.size() * width) return Invalid("sums has the wrong shape");
+  if (ffi::Error e = PrepareSums(args, *sums, segments, streams, &table); e.failure()) return e;
   void* out = sums->untyped_data();
-  if (acc == ffi::DataType::F64) {
+  if (sums->element_type() == ffi::DataType::F64) {
     streams == 2 ? RunSums<double, true>(&pool, table, static_cast<double*>(out))
                  : RunSums<double, false>(&pool, table, static_cast<double*>(out));
   } else {
@@ -95,12 +89,9 @@ void RunAxpby(ffi::ThreadPool* pool, const Table& table, const Acc* coeffs) {
 
 ffi::Error AxpbyImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, ffi::RemainingArgs args,
                      ffi::RemainingRets rets, int64_t segments) {
-  const ffi::DataType acc = coeffs.element_type();
-  if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
   Table table;
-  if (ffi::Error e = BuildTable(args, true, &rets, segments, acc, &table); e.failure()) return e;
-  if (int64_t(coeffs.element_count()) != 2 * table.size()) return Invalid("coefficients have the wrong shape");
-  if (acc == ffi::DataType::F64) {
+  if (ffi::Error e = PrepareAxpby(coeffs, args, rets, segments, &table); e.failure()) return e;
+  if (coeffs.element_type() == ffi::DataType::F64) {
     RunAxpby<double>(&pool, table, static_cast<const double*>(coeffs.untyped_data()));
   } else {
     RunAxpby<float>(&pool, table, static_cast<const float*>(coeffs.untyped_data()));
@@ -121,14 +112,9 @@ void RunFromage(ffi::ThreadPool* pool, const Table& table, const FromageCoeffici
 
 ffi::Error FromageImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer p_bound, ffi::AnyBuffer init_norms,
                        ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t delta) {
-  const ffi::DataType acc = lr.element_type();
-  if (!IsAcc(acc) || p_bound.element_type() != acc || init_norms.element_type() != acc)
-    return Invalid("lr, p_bound and init_norms must share the f32 or f64 accumulator dtype");
-  if (lr.element_count() != 1 || p_bound.element_count() != 1) return Invalid("lr and p_bound must be scalars");
   Table table;
-  if (ffi::Error e = BuildTable(args, true, &rets, 1, acc, &table); e.failure()) return e;
-  if (int64_t(init_norms.element_count()) != table.size()) return Invalid("init_norms must hold one norm per leaf");
-  if (acc == ffi::DataType::F64) {
+  if (ffi::Error e = PrepareFromage(lr, p_bound, init_norms, args, rets, &table); e.failure()) return e;
+  if (lr.element_type() == ffi::DataType::F64) {
     FromageCoefficients<double> f{ReadScalar<double>(lr), ReadScalar<double>(p_bound),
                                   static_cast<const double*>(init_norms.untyped_data()), delta != 0};
     RunFromage<double>(&pool, table, f);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "calls.h"
 #include "fromage.h"
 #include "kernels.cuh"
 #include "table.h"
@@ -23,8 +24,6 @@ namespace ffi = xla::ffi;
 ffi::Error CudaError(cudaError_t err, const char* what) {
   return ffi::Error(ffi::ErrorCode::kInternal, std::string("fromax: ") + what + ": " + cudaGetErrorString(err));
 }
-
-bool IsAcc(ffi::DataType d) { return d == ffi::DataType::F32 || d == ffi::DataType::F64; }
 
 size_t AlignUp(size_t n) { return (n + 255) & ~size_t{255}; }
 
@@ -131,15 +130,11 @@ ffi::Error LastError(const char* what) {
 // ---- handlers ----------------------------------------------------------------------------------------
 ffi::Error SumsImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::RemainingArgs args,
                     ffi::Result<ffi::AnyBuffer> sums, int64_t segments, int64_t streams) {
-  const ffi::DataType acc = sums->element_type();
-  if (!IsAcc(acc)) return Invalid("sums must be f32 or f64");
-  if (streams != 1 && streams != 2) return Invalid("streams must be 1 or 2");
   Table table;
-  if (ffi::Error e = BuildTable(args, streams == 2, nullptr, segments, acc, &table); e.failure()) return e;
+  if (ffi::Error e = PrepareSums(args, *sums, segments, streams, &table); e.failure()) return e;
   const int width = streams == 2 ? 3 : 1;
-  if (int64_t(sums->element_count()) != table.size() * width) return Invalid("sums has the wrong shape");
   DevicePlan plan;
-  const bool f64 = acc == ffi::DataType::F64;
+  const bool f64 = sums->element_type() == ffi::DataType::F64;
   if (ffi::Error e = Upload(table, f64 ? 8 : 4, stream, scratch, &plan); e.failure()) return e;
   // A size-0 tensor has no chunk: finalize writes its zero sums all the same.
   auto run = [&](auto acc_tag) {
@@ -153,13 +148,10 @@ ffi::Error SumsImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::Rem
 
 ffi::Error AxpbyImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs,
                      ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t segments) {
-  const ffi::DataType acc = coeffs.element_type();
-  if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
   Table table;
-  if (ffi::Error e = BuildTable(args, true, &rets, segments, acc, &table); e.failure()) return e;
-  if (int64_t(coeffs.element_count()) != 2 * table.size()) return Invalid("coefficients have the wrong shape");
+  if (ffi::Error e = PrepareAxpby(coeffs, args, rets, segments, &table); e.failure()) return e;
   DevicePlan plan;
-  const bool f64 = acc == ffi::DataType::F64;
+  const bool f64 = coeffs.element_type() == ffi::DataType::F64;
   if (ffi::Error e = Upload(table, f64 ? 8 : 4, stream, scratch, &plan); e.failure()) return e;
   if (f64) {
     LaunchUpdate<double>(plan, static_cast<const double*>(coeffs.untyped_data()), stream);
@@ -171,15 +163,10 @@ ffi::Error AxpbyImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::An
 
 ffi::Error FromageImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer lr, ffi::AnyBuffer p_bound,
                        ffi::AnyBuffer init_norms, ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t delta) {
-  const ffi::DataType acc = lr.element_type();
-  if (!IsAcc(acc) || p_bound.element_type() != acc || init_norms.element_type() != acc)
-    return Invalid("lr, p_bound and init_norms must share the f32 or f64 accumulator dtype");
-  if (lr.element_count() != 1 || p_bound.element_count() != 1) return Invalid("lr and p_bound must be scalars");
   Table table;
-  if (ffi::Error e = BuildTable(args, true, &rets, 1, acc, &table); e.failure()) return e;
-  if (int64_t(init_norms.element_count()) != table.size()) return Invalid("init_norms must hold one norm per leaf");
+  if (ffi::Error e = PrepareFromage(lr, p_bound, init_norms, args, rets, &table); e.failure()) return e;
   DevicePlan plan;
-  const bool f64 = acc == ffi::DataType::F64;
+  const bool f64 = lr.element_type() == ffi::DataType::F64;
   if (ffi::Error e = Upload(table, f64 ? 8 : 4, stream, scratch, &plan); e.failure()) return e;
   auto run = [&](auto acc_tag) {
     using Acc = typename decltype(acc_tag)::type;

@@ -15,16 +15,21 @@ _REGISTERED: dict[str, tuple[str, ...]] = {}  # platform -> registered target na
 _LOAD_ERRORS: dict[str, str] = {}
 
 
+def _register(module, platform: str, xla_platform: str) -> None:
+    """Register every handler of a compiled module under its target name for one platform."""
+    targets = module.targets()
+    for name, capsule in targets.items():
+        jax.ffi.register_ffi_target(name, capsule, platform=xla_platform)
+    _REGISTERED[platform] = tuple(targets)
+
+
 def _register_cpu() -> None:
     try:
         from fromax import _fromax_cpu
     except ImportError as err:  # a source tree without a build, or a broken build
         _LOAD_ERRORS["cpu"] = f"{type(err).__name__}: {err}"
         return
-    targets = _fromax_cpu.targets()
-    for name, capsule in targets.items():
-        jax.ffi.register_ffi_target(name, capsule, platform="cpu")
-    _REGISTERED["cpu"] = tuple(targets)
+    _register(_fromax_cpu, "cpu", "cpu")
 
 
 def _register_cuda() -> None:
@@ -41,10 +46,7 @@ def _register_cuda() -> None:
     except ImportError as err:
         _LOAD_ERRORS["gpu"] = f"fromax was built without its CUDA library ({type(err).__name__}: {err})"
         return
-    targets = _fromax_cuda.targets()
-    for name, capsule in targets.items():
-        jax.ffi.register_ffi_target(name, capsule, platform="CUDA")
-    _REGISTERED["gpu"] = tuple(targets)
+    _register(_fromax_cuda, "gpu", "CUDA")
 
 
 _register_cpu()
