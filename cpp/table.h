@@ -28,7 +28,6 @@ inline ffi::DataType AccOf(ffi::DataType d) {
 }
 
 struct Table {
-  int64_t leaves = 0;
   std::vector<int64_t> lengths;
   std::vector<const char*> x, y;
   std::vector<char*> out;
@@ -73,7 +72,6 @@ inline ffi::Error BuildTable(const ffi::RemainingArgs& remaining_args, bool with
   if (args.size() % streams != 0) return Invalid("operand count does not match the number of streams");
   const int64_t n = int64_t(args.size() / streams);
   if (remaining_rets != nullptr && int64_t(remaining_rets->size()) != n) return Invalid("result count != leaf count");
-  table->leaves = n;
   const size_t entries = size_t(n * segments);
   table->lengths.resize(entries);
   table->x.resize(entries);

@@ -36,6 +36,16 @@ def groups(leaves: Sequence[Array]) -> list[tuple[np.dtype, list[int]]]:
     return sorted(by_acc.items(), key=lambda kv: kv[0].itemsize)
 
 
+def map_groups(leaves: Sequence[Array], fn) -> list:
+    """``fn(acc_dtype, indices)`` -> one result per index, for each accumulator group; all results
+    returned in leaf order."""
+    out: list = [None] * len(leaves)
+    for acc, idx in groups(leaves):
+        for i, value in zip(idx, fn(acc, idx), strict=True):
+            out[i] = value
+    return out
+
+
 def _lead_batch(x: Array, batched: bool, size: int) -> Array:
     return x if batched else jnp.broadcast_to(x, (size, *x.shape))
 

@@ -111,8 +111,8 @@ def fromage(
             )
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         kernels = _ffi.use_kernels(backend)
-        out: list[Array | None] = [None] * len(p_leaves)
-        for acc, idx in _engine.groups(p_leaves):
+
+        def group_step(acc, idx):
             w = [p_leaves[i] for i in idx]
             g = [g_leaves[i] for i in idx]
             lr_acc = jnp.asarray(lr, acc)
@@ -123,11 +123,10 @@ def fromage(
                 norms = norms.astype(acc)
             if kernels:
                 norms_arg = norms if norms is not None else jnp.zeros([len(idx)], acc)  # 0 = uncapped
-                new = _engine.fromage(lr_acc, bound, norms_arg, w, g, delta=delta)
-            else:
-                new = reference.fromage(lr_acc, bound, norms, w, g, delta=delta)
-            for k, i in enumerate(idx):
-                out[i] = new[k]
+                return _engine.fromage(lr_acc, bound, norms_arg, w, g, delta=delta)
+            return reference.fromage(lr_acc, bound, norms, w, g, delta=delta)
+
+        out = _engine.map_groups(p_leaves, group_step)
         new_state = FromageState(optax.safe_increment(state.count), state.init_norms)
         return jax.tree_util.tree_unflatten(treedef, out), new_state
 

@@ -13,13 +13,12 @@ from fromax._validate import leaves_with_paths
 
 def squared_norms(leaves: list[jax.Array], use_kernels: bool) -> list[jax.Array]:
     """``sum(x**2)`` of each leaf (accumulator dtype), one reduction call per accumulator group."""
-    out: list[jax.Array | None] = [None] * len(leaves)
-    for _, idx in _engine.groups(leaves):
+    def group_sums(_, idx):
         group = [leaves[i] for i in idx]
         s = _engine.sums(group) if use_kernels else reference.sums(group)
-        for k, i in enumerate(idx):
-            out[i] = s[k, 0]
-    return out  # type: ignore[return-value]
+        return [s[k, 0] for k in range(len(idx))]
+
+    return _engine.map_groups(leaves, group_sums)
 
 
 def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
