@@ -1,9 +1,10 @@
-// The tensor table of one FFI call (host side; shared by the CPU and CUDA engines): the variadic operands (x_0..x_{n-1}, then y_0..y_{n-1} when the
-// functor reads a second stream) and results, cut into `segments` equal parts each (a vmapped call
+// The tensor table of one FFI call (host side; shared by the CPU and CUDA engines): the variadic
+// operands (x_0..x_{n-1}, then y_0..y_{n-1} when the functor reads a second stream) and results, cut into `segments` equal parts each (a vmapped call
 // holds `segments` models per leaf). Entry t = s * n + i is segment s of leaf i.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,11 +68,13 @@ inline ffi::Error BuildTable(const ffi::RemainingArgs& remaining_args, bool with
                              const ffi::RemainingRets* remaining_rets, int64_t segments, ffi::DataType acc,
                              Table* table) {
   const RawArgs args(remaining_args);
+  const std::optional<RawRets> rets =
+      remaining_rets ? std::optional<RawRets>(RawRets(*remaining_rets)) : std::nullopt;
   const size_t streams = with_y ? 2 : 1;
   if (segments < 1) return Invalid("segments must be >= 1");
   if (args.size() % streams != 0) return Invalid("operand count does not match the number of streams");
   const int64_t n = int64_t(args.size() / streams);
-  if (remaining_rets != nullptr && int64_t(remaining_rets->size()) != n) return Invalid("result count != leaf count");
+  if (rets && int64_t(rets->size()) != n) return Invalid("result count != leaf count");
   const size_t entries = size_t(n * segments);
   table->lengths.resize(entries);
   table->x.resize(entries);
@@ -93,8 +96,8 @@ inline ffi::Error BuildTable(const ffi::RemainingArgs& remaining_args, bool with
       if (ElementCount(y) != count) return Invalid(Leaf(i) + "size mismatch between the two streams");
     }
     char* out = nullptr;
-    if (remaining_rets != nullptr) {
-      const XLA_FFI_Buffer* o = RawRets(*remaining_rets).buffer(i);
+    if (rets) {
+      const XLA_FFI_Buffer* o = rets->buffer(i);
       if (o == nullptr || o->dtype != x->dtype || ElementCount(o) != count)
         return Invalid(Leaf(i) + "result dtype or size differs from its operand");
       out = static_cast<char*>(o->data);

@@ -7,7 +7,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <cstring>
+#include <new>
+#include <optional>
 #include <vector>
 
 #include "calls.h"
@@ -40,20 +41,14 @@ struct DevicePlan {
 ffi::Error Upload(const Table& table, size_t acc_size, cudaStream_t stream, ffi::ScratchAllocator& scratch,
                   DevicePlan* plan) {
   const int64_t n = table.size();
-  std::vector<Entry> entries(n);
-  std::vector<ChunkRef> chunks;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t num = (table.lengths[t] + kChunk - 1) / kChunk;
-    if (int64_t(chunks.size()) + num > INT32_MAX) return Invalid("too many chunks in one call");
-    entries[t] = Entry{table.x[t], table.y[t], table.out[t], table.lengths[t], int32_t(table.tx[t]),
-                       int32_t(table.ty[t]), int32_t(chunks.size()), int32_t(num)};
-    for (int64_t c = 0; c < num; ++c) chunks.push_back(ChunkRef{int32_t(t), int32_t(c)});
-  }
+  int64_t num_chunks = 0;
+  for (int64_t t = 0; t < n; ++t) num_chunks += (table.lengths[t] + kChunk - 1) / kChunk;
+  if (num_chunks > INT32_MAX) return Invalid("too many chunks in one call");
   plan->num_entries = n;
-  plan->num_chunks = int64_t(chunks.size());
+  plan->num_chunks = num_chunks;
   const size_t entries_bytes = AlignUp(n * sizeof(Entry));
-  const size_t chunks_bytes = AlignUp(chunks.size() * sizeof(ChunkRef));
-  const size_t partial_bytes = AlignUp(chunks.size() * 3 * sizeof(double));
+  const size_t chunks_bytes = AlignUp(num_chunks * sizeof(ChunkRef));
+  const size_t partial_bytes = AlignUp(num_chunks * 3 * sizeof(double));
   const size_t coeff_bytes = AlignUp(n * 2 * acc_size);
   const size_t total = entries_bytes + chunks_bytes + partial_bytes + coeff_bytes;
   if (total == 0) return ffi::Error::Success();
@@ -64,9 +59,17 @@ ffi::Error Upload(const Table& table, size_t acc_size, cudaStream_t stream, ffi:
   plan->chunks = reinterpret_cast<ChunkRef*>(base + entries_bytes);
   plan->partials = reinterpret_cast<double*>(base + entries_bytes + chunks_bytes);
   plan->coeffs = base + entries_bytes + chunks_bytes + partial_bytes;
+  // The table is written once, straight into the host image of [entries | chunks].
   std::vector<char> staging(entries_bytes + chunks_bytes);
-  std::memcpy(staging.data(), entries.data(), n * sizeof(Entry));
-  std::memcpy(staging.data() + entries_bytes, chunks.data(), chunks.size() * sizeof(ChunkRef));
+  Entry* entries = reinterpret_cast<Entry*>(staging.data());
+  ChunkRef* chunks = reinterpret_cast<ChunkRef*>(staging.data() + entries_bytes);
+  int32_t next_chunk = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t num = int32_t((table.lengths[t] + kChunk - 1) / kChunk);
+    new (&entries[t]) Entry{table.x[t], table.y[t], table.out[t], table.lengths[t], int32_t(table.tx[t]),
+                       int32_t(table.ty[t]), next_chunk, num};
+    for (int32_t c = 0; c < num; ++c) new (&chunks[next_chunk++]) ChunkRef{int32_t(t), c};
+  }
   // From pageable memory: staged before the call returns, ordered on the stream, no device sync.
   cudaError_t err = cudaMemcpyAsync(base, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream);
   return err == cudaSuccess ? ffi::Error::Success() : CudaError(err, "uploading the tensor table");

@@ -19,6 +19,8 @@ from jax.core import ShapedArray
 from jax.extend.core import Primitive
 from jax.interpreters import mlir
 
+from fromax.reference import acc_dtype
+
 
 @functools.lru_cache(maxsize=None)
 def _compiled_bind(prim: Primitive, params: tuple) -> Callable:
@@ -52,8 +54,7 @@ def _make(name: str, out_avals: Callable[..., list[ShapedArray]], alias_from: Ca
 
 def _sums_avals(*args, segments: int, streams: int):
     n = len(args) // streams
-    acc = np.float64 if args[0].dtype == np.float64 else np.float32
-    return [ShapedArray((segments, n, 3 if streams == 2 else 1), acc)]
+    return [ShapedArray((segments, n, 3 if streams == 2 else 1), acc_dtype(args[0].dtype))]
 
 
 def _like_first_half(skip: int):
