@@ -73,3 +73,18 @@ def assert_trees_close(actual, expected, rtol: float, atol_rel: float = 0.0, err
         assert a.shape == e.shape, (path, a.shape, e.shape)
         scale = float(np.max(np.abs(s))) if s.size else 0.0
         np.testing.assert_allclose(a, e, rtol=rtol, atol=atol_rel * scale, err_msg=f"{err} {jax.tree_util.keystr(path)}")
+
+
+# Optimizers built on the engine: name -> factory(learning_rate, backend) -> optax transformation.
+# The sharding (tests/multidevice), vmap and autodiff tests run every entry, so an optimizer joins
+# them with one line here.
+def _engine_optimizers():
+    import fromax
+
+    return {
+        "fromage": lambda lr, backend: fromax.fromage(lr, backend=backend),
+        "fromage_p_bound": lambda lr, backend: fromax.fromage(lr, p_bound=1.0, backend=backend),
+    }
+
+
+ENGINE_OPTIMIZERS = _engine_optimizers()

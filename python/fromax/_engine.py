@@ -15,7 +15,7 @@ form (batched reduce, coefficient math in JAX, batched update).
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,17 +23,24 @@ import numpy as np
 
 from fromax import reference
 from fromax._primitives import axpby_p, fromage_p, sums_p
+from fromax._sharding import EngineCall, RowReduce, run, varying_axes
 from fromax.reference import acc_dtype
 
 Array = jax.Array
 
 
 def groups(leaves: Sequence[Array]) -> list[tuple[np.dtype, list[int]]]:
-    """Indices of the leaves in each accumulator group, f32 group first (at most two groups)."""
-    by_acc: dict[np.dtype, list[int]] = {}
+    """Indices of the leaves in each call group, f32 accumulation first.
+
+    A group is an accumulator dtype (at most two), and inside ``jax.shard_map`` also the set of
+    manual mesh axes the leaves vary over, i.e. are split along (a handful: the model's sharding
+    patterns, never one per leaf), so each call all-reduces its partial sums over one set of axes.
+    """
+    by_key: dict[tuple, list[int]] = {}
     for i, leaf in enumerate(leaves):
-        by_acc.setdefault(acc_dtype(leaf.dtype), []).append(i)
-    return sorted(by_acc.items(), key=lambda kv: kv[0].itemsize)
+        by_key.setdefault((acc_dtype(leaf.dtype), tuple(sorted(varying_axes(leaf)))), []).append(i)
+    keys = sorted(by_key, key=lambda k: (k[0].itemsize, k[1]))
+    return [(key[0], by_key[key]) for key in keys]
 
 
 def map_groups(leaves: Sequence[Array], fn) -> list:
@@ -50,12 +57,37 @@ def _lead_batch(x: Array, batched: bool, size: int) -> Array:
     return x if batched else jnp.broadcast_to(x, (size, *x.shape))
 
 
+# ---- the per-device bodies (see _sharding.EngineCall): kernels, and the all-reduce between them ---
+def _sums_local(reduce: RowReduce, *tensors: Array, segments: int, streams: int) -> list[Array]:
+    return [reduce(sums_p.bind(*tensors, segments=segments, streams=streams)[0])]
+
+
+def _axpby_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, in_place: bool) -> list[Array]:
+    del reduce  # elementwise: shards update on their own
+    return axpby_p.bind(coeffs, *tensors, segments=segments, _in_place=in_place)
+
+
+def _fromage_local(reduce: RowReduce, lr, p_bound, init_norms, *tensors: Array, segments: int, delta: bool) -> list[Array]:
+    del segments  # 1: under vmap the fused call becomes the two-phase one
+    if reduce.trivial:
+        # The optax contract (delta) returns W_new - W in fresh buffers; the fused step writes W_new
+        # over W (aliased), so a donated step runs in place.
+        return fromage_p.bind(lr, p_bound, init_norms, *tensors, delta=int(delta))
+    # Split tensors: the norms need every shard, so reduce, all-reduce, then update.
+    s = reduce(sums_p.bind(*tensors, segments=1, streams=2)[0])[0]
+    a, b = reference.fromage_coefficients(s[:, 0], s[:, 1], s[:, 2], lr, p_bound, init_norms, delta)
+    return axpby_p.bind(jnp.stack([a, b], axis=-1)[None], *tensors, segments=1, _in_place=not delta)
+
+
 # ---- fromax_sums: the reduce phase --------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _sums_call(segments: int, with_b: bool):
+    streams = 2 if with_b else 1
+    engine_call = EngineCall(_sums_local, (("streams", streams),), 0, streams, True, segments)
+
     @jax.custom_batching.custom_vmap
     def call(a: list[Array], b: list[Array]) -> Array:
-        return sums_p.bind(*a, *b, segments=segments, streams=2 if with_b else 1)[0]
+        return run(engine_call, *a, *b)[0]
 
     @call.def_vmap
     def rule(size, in_batched, a, b):
@@ -67,17 +99,27 @@ def _sums_call(segments: int, with_b: bool):
     return call
 
 
+def _sums_kernel(a: list[Array], b: list[Array]) -> Array:
+    return _sums_call(1, bool(b))(a, b)[0]
+
+
+def _sums_reference(a: list[Array], b: list[Array]) -> Array:
+    return reference.sums(a, b or None)
+
+
 def sums(a: Sequence[Array], b: Sequence[Array] | None = None) -> Array:
     """Kernel version of :func:`fromax.reference.sums` for one accumulator group: (n, 1) or (n, 3)."""
-    return _sums_call(1, b is not None)(list(a), list(b or []))[0]
+    return _differentiable(_sums_kernel, _sums_reference)(list(a), list(b or []))
 
 
 # ---- fromax_axpby: the update phase -------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _axpby_call(segments: int, in_place: bool):
+    engine_call = EngineCall(_axpby_local, (("in_place", in_place),), 1, 2, False, segments)
+
     @jax.custom_batching.custom_vmap
     def call(coeffs: Array, x: list[Array], y: list[Array]) -> list[Array]:
-        return axpby_p.bind(coeffs, *x, *y, segments=segments, _in_place=in_place)
+        return run(engine_call, coeffs, *x, *y)
 
     @call.def_vmap
     def rule(size, in_batched, coeffs, x, y):
@@ -90,9 +132,14 @@ def _axpby_call(segments: int, in_place: bool):
     return call
 
 
+@functools.lru_cache(maxsize=None)
+def _axpby_kernel(in_place: bool):
+    return lambda coeffs, x, y: list(_axpby_call(1, in_place)(coeffs[None], x, y))
+
+
 def axpby(coeffs: Array, x: Sequence[Array], y: Sequence[Array], *, in_place: bool) -> list[Array]:
     """Kernel version of :func:`fromax.reference.axpby`; ``in_place`` aliases each output to x_i."""
-    return list(_axpby_call(1, in_place)(coeffs[None], list(x), list(y)))
+    return _differentiable(_axpby_kernel(in_place), reference.axpby)(coeffs, list(x), list(y))
 
 
 # ---- fromax_fromage: the fused step -------------------------------------------------------------
@@ -104,11 +151,11 @@ def _fromage_two_phase(lr, p_bound, init_norms, w, g, *, delta: bool) -> list[Ar
 
 @functools.lru_cache(maxsize=None)
 def _fromage_call(delta: bool):
+    engine_call = EngineCall(_fromage_local, (("delta", delta),), 3, 2, False)
+
     @jax.custom_batching.custom_vmap
     def call(lr: Array, p_bound: Array, init_norms: Array, w: list[Array], g: list[Array]) -> list[Array]:
-        # The optax contract (delta) returns W_new - W in fresh buffers; the fused step writes W_new
-        # over W (aliased), so a donated step runs in place.
-        return fromage_p.bind(lr, p_bound, init_norms, *w, *g, delta=int(delta))
+        return run(engine_call, lr, p_bound, init_norms, *w, *g)
 
     @call.def_vmap
     def rule(size, in_batched, lr, p_bound, init_norms, w, g):
@@ -120,6 +167,28 @@ def _fromage_call(delta: bool):
     return call
 
 
+@functools.lru_cache(maxsize=None)
+def _fromage_kernel(delta: bool):
+    return lambda lr, p_bound, init_norms, w, g: list(_fromage_call(delta)(lr, p_bound, init_norms, w, g))
+
+
+@functools.lru_cache(maxsize=None)
+def _fromage_reference(delta: bool):
+    # init_norms all zero means "no p_bound" for the kernel; the same holds in the reference math.
+    return lambda lr, p_bound, init_norms, w, g: reference.fromage(lr, p_bound, init_norms, w, g, delta)
+
+
 def fromage(lr: Array, p_bound: Array, init_norms: Array, w: Sequence[Array], g: Sequence[Array], *, delta: bool) -> list[Array]:
     """Fused Fromage step for one accumulator group (``init_norms`` all zero: no p_bound)."""
-    return list(_fromage_call(delta)(lr, p_bound, init_norms, list(w), list(g)))
+    return _differentiable(_fromage_kernel(delta), _fromage_reference(delta))(lr, p_bound, init_norms, list(w), list(g))
+
+
+# ---- jax.grad / jax.jvp: the kernels' derivatives are the reference math's ----------------------
+@functools.lru_cache(maxsize=None)
+def _differentiable(kernel: Callable, math: Callable) -> Callable:
+    """``kernel`` with the derivatives of ``math`` (the same function in pure JAX): under
+    ``jax.jvp``/``jax.grad`` (e.g. hypergradients through an optimizer step) the primal and tangents
+    come from the reference; without differentiation the kernel runs."""
+    fn = jax.custom_jvp(kernel)
+    fn.defjvp(lambda primals, tangents: jax.jvp(math, primals, tangents))
+    return fn

@@ -16,6 +16,7 @@ from typing import Callable
 import jax
 import numpy as np
 from jax.core import ShapedArray
+from jax.sharding import NamedSharding, PartitionSpec
 from jax.extend.core import Primitive
 from jax.interpreters import mlir
 
@@ -53,14 +54,21 @@ def _make(name: str, out_avals: Callable[..., list[ShapedArray]], alias_from: Ca
 
 
 def _sums_avals(*args, segments: int, streams: int):
+    # Per-tensor sums are small and replicated on the operands' mesh (explicit sharding mode); they
+    # vary over the manual axes that the operands vary over (shard_map), which the engine has made
+    # the same for all operands of one call.
     n = len(args) // streams
-    return [ShapedArray((segments, n, 3 if streams == 2 else 1), acc_dtype(args[0].dtype))]
+    shape = (segments, n, 3 if streams == 2 else 1)
+    first = args[0]
+    replicated = NamedSharding(first.sharding.mesh, PartitionSpec())
+    return [first.update(shape=shape, dtype=acc_dtype(first.dtype), weak_type=False, sharding=replicated)]
 
 
 def _like_first_half(skip: int):
+    # Each output tensor is its input tensor rewritten: same shape, dtype, sharding and varying axes.
     def avals(*args, **params):
         tensors = args[skip:]
-        return [ShapedArray(x.shape, x.dtype) for x in tensors[: len(tensors) // 2]]
+        return [x.update(weak_type=False) for x in tensors[: len(tensors) // 2]]
 
     return avals
 

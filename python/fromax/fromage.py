@@ -99,7 +99,7 @@ def fromage(
         _, leaves, _ = leaves_with_paths(params, "parameter")
         sq = squared_norms(leaves, _ffi.use_kernels(backend)) if leaves else []
         dtype = jnp.result_type(*[s.dtype for s in sq]) if sq else jnp.float32
-        return FromageState(count, jnp.sqrt(jnp.stack(sq).astype(dtype)) if sq else jnp.zeros([0], dtype))
+        return FromageState(count, reference.norm_from_squared(jnp.stack(sq).astype(dtype)) if sq else jnp.zeros([0], dtype))
 
     def apply(grads: Any, state: FromageState, params: Any, delta: bool) -> tuple[Any, FromageState]:
         _, g_leaves, p_leaves, treedef = matching_leaves(grads, params, "fromax.fromage")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from fromax import _engine, _ffi, reference
 from fromax._validate import leaves_with_paths
@@ -48,4 +47,4 @@ def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
     if not leaves:
         return tree
     sq = squared_norms(leaves, _ffi.use_kernels(backend))
-    return jax.tree_util.tree_unflatten(treedef, [jnp.sqrt(s) for s in sq])
+    return jax.tree_util.tree_unflatten(treedef, [reference.norm_from_squared(s) for s in sq])

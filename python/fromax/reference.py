@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fromax._sharding import varying_axes
+
 Array = jax.Array
 
 
@@ -37,7 +39,11 @@ def sums(a: Sequence[Array], b: Sequence[Array] | None = None) -> Array:
         if b is not None:
             y = b[i].astype(acc)
             row += [jnp.sum(y * y), jnp.sum(x * y)]
-        rows.append(jnp.stack(row))
+        row = jnp.stack(row)
+        # Inside shard_map, a block that varies over manual mesh axes is a shard of the tensor split
+        # along them: its sums are partial (see fromax._sharding).
+        split = varying_axes(row)
+        rows.append(jax.lax.psum(row, tuple(sorted(split))) if split else row)
     return jnp.stack(rows)
 
 
@@ -45,6 +51,16 @@ def axpby(coeffs: Array, x: Sequence[Array], y: Sequence[Array]) -> list[Array]:
     """``out_i = coeffs[i, 0] * x_i + coeffs[i, 1] * y_i``, computed in the accumulator dtype, stored as x_i."""
     acc = coeffs.dtype
     return [(coeffs[i, 0] * xi.astype(acc) + coeffs[i, 1] * yi.astype(acc)).astype(xi.dtype) for i, (xi, yi) in enumerate(zip(x, y))]
+
+
+def _safe_sqrt(x: Array, positive: Array) -> Array:
+    """sqrt(x) where ``positive``, 1 elsewhere (a finite derivative in both branches)."""
+    return jnp.sqrt(jnp.where(positive, x, 1))
+
+
+def norm_from_squared(sq: Array) -> Array:
+    """``sqrt(sq)`` whose derivative at ``sq = 0`` is 0 (a zero tensor's norm), not NaN."""
+    return jnp.where(sq > 0, _safe_sqrt(sq, sq > 0), 0)
 
 
 def fromage_coefficients(
@@ -61,17 +77,20 @@ def fromage_coefficients(
     scaled by ``p_bound \|W_0\| / \|W_new\|``. With ``delta``, ``a`` becomes ``a - 1``, evaluated
     without cancellation.
     """
-    w_norm, g_norm = jnp.sqrt(ww), jnp.sqrt(gg)
-    ratio = jnp.where((w_norm > 0) & (g_norm > 0), w_norm / g_norm, jnp.ones_like(w_norm))
+    # Square roots only of positive values, even in the branch jnp.where discards: under jax.grad a
+    # discarded sqrt(0) would still send inf * 0 = NaN into the derivative (zero-initialised biases).
+    both = (ww > 0) & (gg > 0)
+    ratio = jnp.where(both, _safe_sqrt(ww, both) / _safe_sqrt(gg, both), jnp.ones_like(ww))
     root = jnp.sqrt(1 + lr * lr)
     a = 1 / root
     b = -(lr * ratio) / root
-    scale = jnp.ones_like(w_norm)
+    scale = jnp.ones_like(ww)
     if init_norms is not None:
         new_sq = a * a * ww + 2 * a * b * wg + b * b * gg
-        new_norm = jnp.sqrt(jnp.where(new_sq > 0, new_sq, 0))
+        new_norm = norm_from_squared(new_sq)
         cap = p_bound * init_norms
-        scale = jnp.where((init_norms > 0) & (new_norm > cap), cap / new_norm, scale)
+        capped = (init_norms > 0) & (new_norm > cap)
+        scale = jnp.where(capped, cap / jnp.where(capped, new_norm, 1), scale)
     b = b * scale
     if delta:
         a = scale * (-(lr * lr) / (root * (1 + root))) + (scale - 1)
