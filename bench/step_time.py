@@ -1,6 +1,7 @@
 """Optimizer step time on real model shapes: fromax vs optax.fromage vs pure JAX.
 
     python bench/step_time.py [--presets many_small,resnet50,...] [--mode standalone,in-graph]
+    python bench/step_time.py --devices 8     # sharded over 8 virtual CPU devices (FSDP layout)
 
 Runs on whatever JAX's default device is (CPU, or a GPU with fromax's CUDA engine built).
 
@@ -17,6 +18,12 @@ Two modes (see shared/bench/README.md):
               scalar input, identically for every implementation (fresh each step, so nothing can be
               hoisted out of the loop; a real backward pass also materialises g in memory).
 
+--devices N: the same measurements with every tensor sharded over a 1-D mesh of N devices (virtual
+CPU devices unless N real ones exist), FSDP-style: each tensor split along its largest dimension
+that N divides, replicated if none does; grads sharded alike, state as init makes it. Every
+implementation runs under that same sharding; the table also counts the compiled step's
+collectives (fromax: only all-reduces of per-tensor sums; an all-gather would move a tensor).
+
 Rows: fromax fused step (donated), fromax optax contract (update + apply_updates), optax.fromage,
 fromax backend="xla" (the pure-JAX reference, donated), plain SGD (p - lr g, donated: the dispatch
 floor), and the 2-pass memory floor: 20 bytes per f32 parameter (read W, g twice, write W once)
@@ -32,14 +39,29 @@ import json
 import os
 import re
 import statistics
+import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
 
-import fromax
+def _virtual_devices_from_argv(argv: list[str]) -> None:
+    """--devices N asks XLA for N host devices, which must happen before jax is imported."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--devices=") else (argv[i + 1] if arg == "--devices" and i + 1 < len(argv) else None)
+        if value and int(value) > 1:
+            flags = os.environ.get("XLA_FLAGS", "")
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={int(value)}".strip()
+
+
+if __name__ == "__main__":
+    _virtual_devices_from_argv(sys.argv[1:])
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
+
+import fromax  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SHAPES = os.path.join(HERE, "..", "..", "shared", "bench", "shapes.json")
@@ -90,10 +112,10 @@ def copy_tree(tree):
 
 
 def time_standalone(tx, fused, params, grads, reps):
-    step = jax.jit(step_fn(tx, fused), donate_argnums=(2,))
     state = tx.init(params)
-    p = copy_tree(params)
-    p, state = jax.block_until_ready(step(grads, state, p))  # compile + warm up
+    # Compiled once (the HLO text comes from the same executable that is timed).
+    step = jax.jit(step_fn(tx, fused), donate_argnums=(2,)).lower(grads, state, params).compile()
+    p, state = jax.block_until_ready(step(grads, state, copy_tree(params)))  # warm up
     samples = []
     for _ in range(reps):
         p = copy_tree(params)
@@ -101,7 +123,7 @@ def time_standalone(tx, fused, params, grads, reps):
         out, _ = step(grads, state, p)
         jax.block_until_ready(out)
         samples.append(time.perf_counter() - t0)
-    return median_ms(samples), step.lower(grads, state, copy_tree(params)).compile().as_text()
+    return median_ms(samples), step.as_text()
 
 
 def time_in_graph(tx, fused, params, scan_steps, reps):
@@ -115,9 +137,9 @@ def time_in_graph(tx, fused, params, scan_steps, reps):
 
         return jax.lax.scan(body, (params, state), xs)[0]
 
-    run = jax.jit(train, donate_argnums=(0,))
     state = tx.init(params)
     xs = jnp.linspace(0.5, 1.5, scan_steps, dtype=jnp.float32)
+    run = jax.jit(train, donate_argnums=(0,)).lower(params, state, xs).compile()
     jax.block_until_ready(run(copy_tree(params), state, xs))
     samples = []
     for _ in range(reps):
@@ -125,7 +147,7 @@ def time_in_graph(tx, fused, params, scan_steps, reps):
         t0 = time.perf_counter()
         jax.block_until_ready(run(p, state, xs))
         samples.append((time.perf_counter() - t0) / scan_steps)
-    return median_ms(samples), run.lower(copy_tree(params), state, xs).compile().as_text()
+    return median_ms(samples), run.as_text()
 
 
 def param_sized_copies(hlo: str, params) -> int:
@@ -160,7 +182,10 @@ def main(argv=None):
     ap.add_argument("--mode", default="standalone,in-graph")
     ap.add_argument("--reps", type=int, default=30, help="timed calls per measurement (fewer for big presets)")
     ap.add_argument("--scan", type=int, default=10, help="steps per lax.scan in in-graph mode")
+    ap.add_argument("--devices", type=int, default=1, help="shard every tensor over this many devices (FSDP layout)")
     args = ap.parse_args(argv)
+    if args.devices > 1:
+        return main_sharded(args)
 
     presets = load_presets(args.shapes)
     gbps = streaming_gbps()
@@ -185,6 +210,63 @@ def main(argv=None):
             report(rows[-1])
     print()
     print(markdown(rows))
+
+
+# ---- --devices N: the same step, every implementation under one FSDP sharding -------------------
+def fsdp_spec(shape: tuple[int, ...], devices: int) -> PartitionSpec:
+    """Split the largest dimension that `devices` divides (replicate if none does)."""
+    dims = [d for d in sorted(range(len(shape)), key=lambda d: -shape[d]) if shape[d] % devices == 0]
+    spec = [None] * len(shape)
+    if dims:
+        spec[dims[0]] = "fsdp"
+    return PartitionSpec(*spec)
+
+
+def collectives(hlo: str) -> str:
+    counts = {op: len(re.findall(rf"\b{op}(-start)?\(", hlo)) for op in ("all-reduce", "all-gather", "all-to-all")}
+    return " ".join(f"{n} {op}" for op, n in counts.items() if n) or "none"
+
+
+def main_sharded(args):
+    if jax.device_count() < args.devices:
+        raise SystemExit(f"--devices {args.devices}: JAX sees {jax.device_count()} devices "
+                         "(run this script directly so it can set XLA_FLAGS before importing jax)")
+    mesh = jax.make_mesh((args.devices,), ("fsdp",))
+    presets = load_presets(args.shapes)
+    print(f"jax {jax.__version__}: {args.devices} x {jax.devices()[0].device_kind} devices on {os.cpu_count()} host "
+          f"cores; kernels: {fromax.kernel_platforms()}; FSDP mesh {dict(mesh.shape)}")
+    names = ["fromax fused step", "fromax optax contract", "optax.fromage", "sgd"]
+    rows = []
+    for preset in args.presets.split(","):
+        shapes = presets[preset]
+        place = lambda tree: {k: jax.device_put(v, NamedSharding(mesh, fsdp_spec(v.shape, args.devices)))  # noqa: E731
+                              for k, v in tree.items()}
+        params, grads = place(make_tree(shapes, 0)), place(make_tree(shapes, 1))
+        n = sum(int(np.prod(s)) for s in shapes)
+        split = sum(1 for s in shapes if any(x is not None for x in fsdp_spec(s, args.devices)))
+        reps = reps_for(n, args.reps)
+        for mode in args.mode.split(","):
+            times, found = {}, {}
+            for name in names:
+                tx, fused = implementations()[name]
+                if mode == "standalone":
+                    t, hlo = time_standalone(tx, fused, params, grads, reps)
+                else:
+                    t, hlo = time_in_graph(tx, fused, params, args.scan, max(3, reps // 3))
+                times[name], found[name] = t, collectives(hlo)
+            print(f"\n{preset} [{mode}] on {args.devices} devices: {len(shapes)} tensors ({split} split), {n:,} params")
+            for name in names:
+                print(f"  {name:24s} {times[name]:9.2f} ms   optax.fromage / this = "
+                      f"{times['optax.fromage'] / times[name]:6.2f}x   collectives: {found[name]}")
+            rows.append((preset, mode, times, found))
+    print()
+    print("| preset | mode | fromax fused | fromax optax contract | optax.fromage | SGD | optax.fromage / fused "
+          "| fused collectives | optax.fromage collectives |")
+    print("|" + "---|" * 9)
+    for preset, mode, t, found in rows:
+        f = t["fromax fused step"]
+        print(f"| {preset} | {mode} | {f:.2f} | {t['fromax optax contract']:.2f} | {t['optax.fromage']:.2f} | "
+              f"{t['sgd']:.2f} | {t['optax.fromage'] / f:.1f}x | {found['fromax fused step']} | {found['optax.fromage']} |")
 
 
 def report(row):

@@ -10,6 +10,13 @@ kernel with ``segments`` multiplied by the batch size, the batch axis leading ea
 batch of B models is one batched call, not B calls. The fused Fromage call, whose per-tensor
 coefficients are computed inside the kernel from scalar hyperparameters, vmaps into the two-phase
 form (batched reduce, coefficient math in JAX, batched update).
+
+Sharded operands (``jax.jit`` with shardings, ``jax.shard_map``): every call goes through
+:func:`fromax._sharding.run`, which runs the per-device body (``_*_local`` below) on the shards with
+an all-reduce of per-tensor partial sums between the reduce and the update phase.
+
+``jax.grad`` / ``jax.jvp``: every call carries a ``custom_jvp`` whose rule is the JVP of the same
+math in :mod:`fromax.reference`.
 """
 
 from __future__ import annotations

@@ -95,10 +95,12 @@ def run(call: EngineCall, *operands: Array) -> list[Array]:
     """Run an engine call on whole, sharded (jit) or per-device (shard_map) operands."""
     varying = frozenset().union(*(varying_axes(x) for x in operands))
     if varying:
-        axes = tuple(sorted(varying))
+        # The tensors' axes split them; a small operand varying over another axis (a per-device
+        # learning rate, say) only makes the results vary too. One call has one type of operand.
+        split = frozenset().union(*(varying_axes(x) for x in operands[call.n_small :]))
         operands = tuple(_make_varying(x, tuple(sorted(varying - varying_axes(x)))) for x in operands)
         n = (len(operands) - call.n_small) // call.streams
-        return list(call(RowReduce((axes,) * n), *operands))
+        return list(call(RowReduce((tuple(sorted(split)),) * n), *operands))
     return list(_partitioned(call)(*operands))
 
 

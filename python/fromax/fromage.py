@@ -59,6 +59,11 @@ def fromage(
     be a schedule (optax needs a float); the step is two fused multi-tensor kernels for the whole
     pytree. With ``min_norm=0`` and a constant lr, ``optax.fromage`` computes the same math.
 
+    Sharded parameters (``jax.jit`` with sharded arguments, or inside ``jax.shard_map``): each
+    device updates its own shards, and only the per-tensor sums :math:`\|W\|^2, \|g\|^2,
+    \langle W, g\rangle` are all-reduced; outputs keep the parameters' shardings. ``jax.vmap``
+    runs batched kernels; ``jax.grad`` through a step differentiates the reference math.
+
     Parameters
     ----------
     learning_rate : float or optax schedule
