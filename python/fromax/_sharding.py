@@ -96,7 +96,8 @@ def run(call: EngineCall, *operands: Array) -> list[Array]:
     varying = frozenset().union(*(varying_axes(x) for x in operands))
     if varying:
         # The tensors' axes split them; a small operand varying over another axis (a per-device
-        # learning rate, say) only makes the results vary too. One call has one type of operand.
+        # learning rate, say) only makes the results vary too. Every operand of the kernel call is
+        # given the same varying axes, as a primitive's operands must have.
         split = frozenset().union(*(varying_axes(x) for x in operands[call.n_small :]))
         operands = tuple(_make_varying(x, tuple(sorted(varying - varying_axes(x)))) for x in operands)
         n = (len(operands) - call.n_small) // call.streams
