@@ -198,4 +198,14 @@ def _differentiable(kernel: Callable, math: Callable) -> Callable:
     come from the reference; without differentiation the kernel runs."""
     fn = jax.custom_jvp(kernel)
     fn.defjvp(lambda primals, tangents: jax.jvp(math, primals, tangents))
-    return fn
+    # Eager (un-jitted) calls run one cached compiled program instead of re-tracing the custom_jvp,
+    # custom_vmap and custom_partitioning layers on every call.
+    compiled = jax.jit(fn)
+
+    def call(*args):
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
+            return fn(*args)
+        return compiled(*args)
+
+    call.compiled = compiled  # type: ignore[attr-defined]  # for tests: its cache size counts compilations
+    return call
