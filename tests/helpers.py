@@ -75,6 +75,14 @@ def assert_trees_close(actual, expected, rtol: float, atol_rel: float = 0.0, err
         np.testing.assert_allclose(a, e, rtol=rtol, atol=atol_rel * scale, err_msg=f"{err} {jax.tree_util.keystr(path)}")
 
 
+def assert_trees_close_at_largest_scale(actual, expected, rtol: float = 1e-4, atol_rel: float = 1e-5):
+    """Like assert_trees_close, with every leaf's absolute tolerance taken at the scale of the largest
+    |value| over the whole tree: a derivative that is tiny through cancellation is compared at the
+    scale of the others."""
+    largest = max(float(jnp.max(jnp.abs(jnp.asarray(x, jnp.float32)))) for x in jax.tree.leaves(expected))
+    assert_trees_close(actual, expected, rtol=rtol, atol_rel=atol_rel, scale_tree=jax.tree.map(lambda _: largest, expected))
+
+
 # Optimizers built on the engine: name -> factory(learning_rate, backend) -> optax transformation.
 # The sharding (tests/multidevice), vmap and autodiff tests run every entry, so an optimizer joins
 # them with one line here.

@@ -10,16 +10,11 @@ import jax.numpy as jnp
 import pytest
 
 import fromax
-from helpers import ENGINE_OPTIMIZERS, assert_trees_close, random_tree
+from helpers import ENGINE_OPTIMIZERS, random_tree
+from helpers import assert_trees_close_at_largest_scale as _close
 
 OPTIMIZERS = sorted(ENGINE_OPTIMIZERS)
 SHAPES = [(5,), (70, 1000), (), (3, 3, 2, 4)]
-
-
-def _close(got, want, rtol=1e-4):
-    # A leaf whose derivative is tiny (cancellation) is compared at the scale of the largest one.
-    largest = max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(want))
-    assert_trees_close(got, want, rtol=rtol, atol_rel=1e-5, scale_tree=jax.tree.map(lambda _: largest, want))
 
 
 def _unrolled_loss(lr, grads, params, *, name, backend, delta, steps=3):

@@ -82,8 +82,8 @@ def _fromage_local(reduce: RowReduce, lr, p_bound, init_norms, *tensors: Array, 
         return fromage_p.bind(lr, p_bound, init_norms, *tensors, delta=int(delta))
     # Split tensors: the norms need every shard, so reduce, all-reduce, then update.
     s = reduce(sums_p.bind(*tensors, segments=1, streams=2)[0])[0]
-    a, b = reference.fromage_coefficients(s[:, 0], s[:, 1], s[:, 2], lr, p_bound, init_norms, delta)
-    return axpby_p.bind(jnp.stack([a, b], axis=-1)[None], *tensors, segments=1, _in_place=not delta)
+    coeffs = reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, delta)
+    return axpby_p.bind(coeffs[None], *tensors, segments=1, _in_place=not delta)
 
 
 # ---- fromax_sums: the reduce phase --------------------------------------------------------------
@@ -152,8 +152,7 @@ def axpby(coeffs: Array, x: Sequence[Array], y: Sequence[Array], *, in_place: bo
 # ---- fromax_fromage: the fused step -------------------------------------------------------------
 def _fromage_two_phase(lr, p_bound, init_norms, w, g, *, delta: bool) -> list[Array]:
     s = sums(w, g)
-    a, b = reference.fromage_coefficients(s[:, 0], s[:, 1], s[:, 2], lr, p_bound, init_norms, delta)
-    return axpby(jnp.stack([a, b], axis=-1), w, g, in_place=not delta)
+    return axpby(reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, delta), w, g, in_place=not delta)
 
 
 @functools.lru_cache(maxsize=None)

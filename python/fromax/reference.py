@@ -99,10 +99,16 @@ def fromage_coefficients(
     return a, b
 
 
+def fromage_coefficient_rows(s: Array, lr: Array, p_bound: Array, init_norms: Array | None, delta: bool) -> Array:
+    """:func:`fromage_coefficients` from the (n, 3) per-tensor sums of :func:`sums`, as the (n, 2)
+    rows ``(a, b)`` that :func:`axpby` (and the ``fromax_axpby`` kernel) take."""
+    a, b = fromage_coefficients(s[:, 0], s[:, 1], s[:, 2], lr, p_bound, init_norms, delta)
+    return jnp.stack([a, b], axis=-1)
+
+
 def fromage(
     lr: Array, p_bound: Array, init_norms: Array | None, w: Sequence[Array], g: Sequence[Array], delta: bool
 ) -> list[Array]:
     """One Fromage step for one accumulator group: new tensors (or their deltas)."""
     s = sums(w, g)
-    a, b = fromage_coefficients(s[:, 0], s[:, 1], s[:, 2], lr, p_bound, init_norms, delta)
-    return axpby(jnp.stack([a, b], axis=-1), w, g)
+    return axpby(fromage_coefficient_rows(s, lr, p_bound, init_norms, delta), w, g)

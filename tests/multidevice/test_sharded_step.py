@@ -20,7 +20,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import fromax
-from helpers import ENGINE_OPTIMIZERS, assert_trees_close
+from helpers import ENGINE_OPTIMIZERS, assert_trees_close, assert_trees_close_at_largest_scale
 
 OPTIMIZERS = sorted(ENGINE_OPTIMIZERS)
 LR = 0.1
@@ -56,6 +56,14 @@ def tree(seed: int):
 
 def place(tree_, mesh, specs):
     return {k: jax.device_put(v, NamedSharding(mesh, specs[k])) for k, v in tree_.items()}
+
+
+def sharded_problem(layout: str, seeds: tuple[int, int], axis_type=AxisType.Auto):
+    """(mesh, specs, params, grads, sharded params, sharded grads) for a layout of LEAVES."""
+    mesh = make_mesh("2d" if layout == "2d" else "1d", axis_type)
+    specs = specs_for(layout)
+    params, grads = tree(seeds[0]), tree(seeds[1])
+    return mesh, specs, params, grads, place(params, mesh, specs), place(grads, mesh, specs)
 
 
 def assert_only_small_all_reduces(hlo: str, n_leaves: int) -> int:
@@ -97,10 +105,7 @@ def unsharded_step(name, backend, grads, params):
 @pytest.mark.parametrize("layout", ["1d", "2d", "replicated"])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_jit_sharded_step_equals_unsharded(name, layout, axis_type):
-    mesh = make_mesh("2d" if layout == "2d" else "1d", axis_type)
-    specs = specs_for(layout)
-    params, grads = tree(0), tree(1)
-    ps, gs = place(params, mesh, specs), place(grads, mesh, specs)
+    mesh, specs, params, grads, ps, gs = sharded_problem(layout, (0, 1), axis_type)
     tx = ENGINE_OPTIMIZERS[name](LR, "ffi")
 
     state = jax.jit(tx.init)(ps)
@@ -125,10 +130,7 @@ def test_jit_sharded_step_equals_unsharded(name, layout, axis_type):
 @pytest.mark.parametrize("mesh_kind", ["1d", "2d"])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_shard_map_step_equals_unsharded(name, mesh_kind):
-    mesh = make_mesh(mesh_kind)
-    specs = specs_for(mesh_kind)
-    params, grads = tree(2), tree(3)
-    ps, gs = place(params, mesh, specs), place(grads, mesh, specs)
+    mesh, specs, params, grads, ps, gs = sharded_problem(mesh_kind, (2, 3))
     tx = ENGINE_OPTIMIZERS[name](LR, "ffi")
     state = tx.init(params)
     state_specs = jax.tree.map(lambda _: P(), state)
@@ -204,10 +206,7 @@ def test_vmap_population_sharded_over_devices(name, mesh_kind):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_donated_sharded_step_updates_every_shard_in_place(name):
-    mesh = make_mesh("1d")
-    specs = specs_for("1d")
-    params, grads = tree(5), tree(6)
-    ps, gs = place(params, mesh, specs), place(grads, mesh, specs)
+    mesh, specs, params, grads, ps, gs = sharded_problem("1d", (5, 6))
     tx = ENGINE_OPTIMIZERS[name](LR, "ffi")
     state = tx.init(ps)
     expected = unsharded_step(name, "ffi", grads, params)  # before donation (device_put may share buffers)
@@ -221,10 +220,7 @@ def test_donated_sharded_step_updates_every_shard_in_place(name):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_grad_through_sharded_step_equals_reference(name):
-    mesh = make_mesh("2d")
-    specs = specs_for("2d")
-    params, grads = tree(7), tree(8)
-    ps, gs = place(params, mesh, specs), place(grads, mesh, specs)
+    mesh, specs, params, grads, ps, gs = sharded_problem("2d", (7, 8))
 
     def outer_loss(lr, g, p, backend):
         tx = ENGINE_OPTIMIZERS[name](lr, backend)
@@ -233,9 +229,7 @@ def test_grad_through_sharded_step_equals_reference(name):
 
     got = jax.jit(jax.grad(functools.partial(outer_loss, backend="ffi"), argnums=(0, 1, 2)))(LR, gs, ps)
     want = jax.grad(functools.partial(outer_loss, backend="xla"), argnums=(0, 1, 2))(LR, grads, params)
-    # Leaves whose gradient is tiny (cancellation) are compared at the scale of the largest one.
-    largest = max(float(jnp.max(jnp.abs(x.astype(jnp.float32)))) for x in jax.tree.leaves(want))
-    assert_trees_close(got, want, rtol=1e-4, atol_rel=1e-5, scale_tree=jax.tree.map(lambda _: largest, want))
+    assert_trees_close_at_largest_scale(got, want, rtol=1e-4, atol_rel=1e-5)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -245,10 +239,7 @@ def test_gspmd_partitioner(name):
     previous = jax.config.jax_use_shardy_partitioner
     jax.config.update("jax_use_shardy_partitioner", False)
     try:
-        mesh = make_mesh("1d")
-        specs = specs_for("1d")
-        params, grads = tree(9), tree(10)
-        ps, gs = place(params, mesh, specs), place(grads, mesh, specs)
+        mesh, specs, params, grads, ps, gs = sharded_problem("1d", (9, 10))
         tx = ENGINE_OPTIMIZERS[name](LR, "ffi")
         state = tx.init(ps)
         step = jax.jit(functools.partial(fromax.step, tx))
@@ -261,10 +252,7 @@ def test_gspmd_partitioner(name):
 
 
 def test_per_tensor_norms_sharded():
-    mesh = make_mesh("2d")
-    specs = specs_for("2d")
-    params = tree(11)
-    ps = place(params, mesh, specs)
+    _, _, params, _, ps, _ = sharded_problem("2d", (11, 12))
     fn = jax.jit(fromax.per_tensor_norms)
     assert_trees_close(fn(ps), fromax.per_tensor_norms(params, backend="xla"), rtol=2e-6)
     assert assert_only_small_all_reduces(fn.lower(ps).compile().as_text(), len(LEAVES)) > 0
