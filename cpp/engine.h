@@ -5,7 +5,7 @@
 //   combine: per large tensor, add its chunk partials in chunk order (deterministic), finish it.
 //   phase B (parallel): update the chunks of large tensors, last chunk first (most recently read).
 //
-// A functor supplies three hooks: reduce(t, begin, end) -> Sums, finish(t, Sums) (turns a tensor's
+// A functor supplies three hooks: reduce(t, begin, end) -> partial sums, finish(t, sums) (turns a tensor's
 // sums into its update coefficients, or stores them) and update(t, begin, end).
 #pragma once
 
@@ -26,7 +26,8 @@ void RunEngine(xla::ffi::ThreadPool* pool, const std::vector<int64_t>& lengths, 
                const Finish& finish, const Update& update) {
   const Plan plan = MakePlan(lengths);
   const int64_t workers = plan.total_elements < kParallelThreshold ? 1 : int64_t{1} << 30;
-  std::vector<Sums> partial(kReduce ? plan.items.size() : 0);
+  using Partial = decltype(reduce(int64_t{0}, int64_t{0}, int64_t{0}));  // Sums, SumRow<R>: anything with +=
+  std::vector<Partial> partial(kReduce ? plan.items.size() : 0);
 
   ParallelFor(pool, int64_t(plan.items.size()), workers, [&](int64_t i) {
     const Item& it = plan.items[i];
@@ -46,7 +47,7 @@ void RunEngine(xla::ffi::ThreadPool* pool, const std::vector<int64_t>& lengths, 
   std::vector<int64_t> chunks;  // items of phase B
   for (size_t k = 0; k < plan.large.size(); ++k) {
     const int64_t t = plan.large[k];
-    Sums total;
+    Partial total{};
     int64_t i = plan.first_chunk[k];
     for (; i < int64_t(plan.items.size()) && !plan.items[i].is_pack() && plan.items[i].tensor == t; ++i) {
       total += partial[i];

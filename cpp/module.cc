@@ -2,6 +2,7 @@
 // fromax/_ffi.py registers with jax.ffi.register_ffi_target(platform="cpu").
 #include <nanobind/nanobind.h>
 
+#include "functors/list.h"
 #include "xla/ffi/api/c_api.h"
 
 namespace nb = nanobind;
@@ -10,6 +11,9 @@ extern "C" {
 XLA_FFI_Error* fromax_sums_cpu(XLA_FFI_CallFrame*);
 XLA_FFI_Error* fromax_axpby_cpu(XLA_FFI_CallFrame*);
 XLA_FFI_Error* fromax_fromage_cpu(XLA_FFI_CallFrame*);
+#define FROMAX_DECLARE(name, F) XLA_FFI_Error* fromax_##name##_cpu(XLA_FFI_CallFrame*);
+FROMAX_FUNCTORS(FROMAX_DECLARE, FROMAX_DECLARE)
+#undef FROMAX_DECLARE
 }
 
 template <class Fn>
@@ -23,6 +27,9 @@ NB_MODULE(_fromax_cpu, m) {
     d["fromax_sums"] = Capsule(fromax_sums_cpu);
     d["fromax_axpby"] = Capsule(fromax_axpby_cpu);
     d["fromax_fromage"] = Capsule(fromax_fromage_cpu);
+#define FROMAX_EXPORT(name, F) d["fromax_" #name] = Capsule(fromax_##name##_cpu);
+    FROMAX_FUNCTORS(FROMAX_EXPORT, FROMAX_EXPORT)
+#undef FROMAX_EXPORT
     return d;
   });
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);

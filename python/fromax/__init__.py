@@ -2,10 +2,39 @@
 
 from fromax import reference
 from fromax._ffi import kernel_platforms
+from fromax.adam import AdamWState, adamw, lamb
 from fromax.fromage import FromageState, fromage
+from fromax.hypergradient import AutoHypergradientAdamWState, HypergradientAdamWState, auto_hypergradient_adamw, hypergradient_adamw
+from fromax.layerwise import LarsState, NovogradState, lars, novograd
+from fromax.lr_free import (
+    COCOBState,
+    DAdaptAdamWState,
+    DoGState,
+    DoWGState,
+    MechanicState,
+    MomoAdamState,
+    MomoState,
+    ProdigyState,
+    cocob,
+    dadapt_adamw,
+    dog,
+    dowg,
+    mechanize,
+    momo,
+    momo_adam,
+    prodigy,
+)
 from fromax.norms import per_tensor_norms
+from fromax.schedule_free import ScheduleFreeState, schedule_free, schedule_free_adamw, schedule_free_eval_params, schedule_free_sgd
 from fromax.step import step
 
 __version__ = "0.1.0"
 
-__all__ = ["FromageState", "fromage", "kernel_platforms", "per_tensor_norms", "reference", "step"]
+__all__ = [
+    "AdamWState", "AutoHypergradientAdamWState", "COCOBState", "DAdaptAdamWState", "DoGState", "DoWGState", "FromageState",
+    "HypergradientAdamWState", "LarsState", "MechanicState", "MomoAdamState", "MomoState", "NovogradState", "ProdigyState",
+    "ScheduleFreeState", "adamw", "auto_hypergradient_adamw", "cocob", "dadapt_adamw", "dog", "dowg", "fromage",
+    "hypergradient_adamw", "kernel_platforms", "lamb", "lars", "mechanize", "momo", "momo_adam", "novograd",
+    "per_tensor_norms", "prodigy", "reference", "schedule_free", "schedule_free_adamw", "schedule_free_eval_params",
+    "schedule_free_sgd", "step",
+]

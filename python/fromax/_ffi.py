@@ -61,11 +61,11 @@ def has_kernels(platform: str) -> bool:
     return platform in _REGISTERED
 
 
-def use_kernels(backend: str) -> bool:
+def use_kernels(backend: str, targets: tuple[str, ...] = ()) -> bool:
     """Resolve ``backend`` ("auto" | "ffi" | "xla") to: trace the FFI kernels (True) or the reference.
 
-    "auto" uses the kernels when they are registered for JAX's default platform; "ffi" insists and
-    raises a clear error where they are not.
+    "auto" uses the kernels when they (and every FFI target in ``targets``) are registered for
+    JAX's default platform; "ffi" insists and raises a clear error where they are not.
     """
     if backend == "xla":
         return False
@@ -74,8 +74,14 @@ def use_kernels(backend: str) -> bool:
     platform = jax.default_backend()
     if platform == "gpu":
         _register_cuda()
-    if has_kernels(platform):
+    missing = [t for t in targets if t not in _REGISTERED.get(platform, ())]
+    if has_kernels(platform) and not missing:
         return True
+    if backend == "ffi" and has_kernels(platform):
+        raise RuntimeError(
+            f"fromax: backend='ffi' but the {platform!r} kernel library lacks {', '.join(missing)}. "
+            "Use backend='auto' (falls back to the pure-JAX reference) or backend='xla'."
+        )
     if backend == "ffi":
         why = _LOAD_ERRORS.get(platform, "no kernel library was built for it")
         raise RuntimeError(

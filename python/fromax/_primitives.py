@@ -31,12 +31,13 @@ def _compiled_bind(prim: Primitive, params: tuple) -> Callable:
     return jax.jit(lambda *args: prim.bind(*args, **kwargs))
 
 
-def _make(name: str, out_avals: Callable[..., list[ShapedArray]], alias_from: Callable[[dict], int | None]) -> Primitive:
+def make_primitive(name: str, out_avals: Callable[..., list[ShapedArray]], aliases: Callable[..., dict | None]) -> Primitive:
     """A multiple-results primitive lowering to FFI target ``name``.
 
-    ``alias_from(params)``: the operand index that output 0 aliases (output i aliases operand
-    alias_from + i), or None. Params whose names start with "_" configure the lowering; the others
-    become FFI attributes (structural integers only: hyperparameters are operands).
+    ``aliases(n_operands, n_results, **params)``: ``{operand index: result index}`` for results
+    written over their operand (in place when the operand is donated), or None. Params whose names
+    start with "_" configure the lowering; the others become FFI attributes (structural integers
+    only: hyperparameters are operands).
     """
     prim = Primitive(name)
     prim.multiple_results = True
@@ -44,10 +45,9 @@ def _make(name: str, out_avals: Callable[..., list[ShapedArray]], alias_from: Ca
     prim.def_abstract_eval(out_avals)
 
     def lowering(ctx, *operands, **params):
-        start = alias_from(params)
-        aliases = None if start is None else {start + i: i for i in range(len(ctx.avals_out))}
+        alias_map = aliases(len(operands), len(ctx.avals_out), **params)
         attrs = {k: np.int64(v) for k, v in params.items() if not k.startswith("_")}
-        return jax.ffi.ffi_lowering(name, operand_output_aliases=aliases)(ctx, *operands, **attrs)
+        return jax.ffi.ffi_lowering(name, operand_output_aliases=alias_map)(ctx, *operands, **attrs)
 
     mlir.register_lowering(prim, lowering)
     return prim
@@ -73,9 +73,18 @@ def _like_first_half(skip: int):
     return avals
 
 
+def _consecutive(start: int, n_results: int) -> dict:
+    """Result i written over operand start + i."""
+    return {start + i: i for i in range(n_results)}
+
+
 # fromax_sums(a_0..a_{n-1}[, b_0..b_{n-1}]; segments, streams) -> [(segments, n, 1|3)]
-sums_p = _make("fromax_sums", _sums_avals, lambda params: None)
+sums_p = make_primitive("fromax_sums", _sums_avals, lambda n_operands, n_results, **params: None)
 # fromax_axpby(coeffs, x_0.., y_0..; segments, _in_place) -> [x_0'..]
-axpby_p = _make("fromax_axpby", _like_first_half(1), lambda params: 1 if params["_in_place"] else None)
+axpby_p = make_primitive(
+    "fromax_axpby", _like_first_half(1), lambda n_ops, n_res, *, _in_place, **params: _consecutive(1, n_res) if _in_place else None
+)
 # fromax_fromage(lr, p_bound, init_norms, w_0.., g_0..; delta) -> [w_0'..] (W_new, or W_new - W if delta)
-fromage_p = _make("fromax_fromage", _like_first_half(3), lambda params: None if params["delta"] else 3)
+fromage_p = make_primitive(
+    "fromax_fromage", _like_first_half(3), lambda n_ops, n_res, *, delta, **params: None if delta else _consecutive(3, n_res)
+)

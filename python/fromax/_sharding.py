@@ -73,7 +73,7 @@ class EngineCall:
     Operands are ``n_small`` small replicated arrays (hyperparameters, coefficients, initial norms),
     then ``streams`` lists of ``n`` tensors each (e.g. W then g); tensor ``i`` of every list has the
     same shape and gets the same sharding. The outputs are per-tensor rows ``(segments, n, k)``
-    (``rows_out``) or one tensor per leaf shaped and sharded like list 0's.
+    (``rows_out``) or ``outputs`` lists of one tensor per leaf, shaped and sharded like list 0's.
 
     ``segments > 1`` (``jax.vmap`` over a population of models): every operand and output leads
     with the population axis, of that size. It may be sharded (members on different devices): each
@@ -86,6 +86,7 @@ class EngineCall:
     streams: int
     rows_out: bool
     segments: int = 1
+    outputs: int = 1
 
     def __call__(self, reduce: RowReduce, *operands: Array) -> list[Array]:
         return self.local(reduce, *operands, segments=self.segments, **dict(self.params))
@@ -183,7 +184,7 @@ def _plan(call: EngineCall, mesh, arg_shapes):
 def _output_shardings(call: EngineCall, mesh, population, specs: list[PartitionSpec]) -> list[NamedSharding]:
     if call.rows_out:
         return [NamedSharding(mesh, PartitionSpec(population))]
-    return [NamedSharding(mesh, spec) for spec in specs]
+    return [NamedSharding(mesh, spec) for _ in range(call.outputs) for spec in specs]
 
 
 def _partition(call: EngineCall, mesh, arg_shapes, result_shape):
@@ -226,7 +227,7 @@ def _sharding_rule(call: EngineCall, mesh, value_types, result_types) -> SdyShar
     small = [mapping(f"s{k}", value_types[k], True) for k in range(call.n_small)]
     n = (len(value_types) - call.n_small) // call.streams
     tensors = [mapping(f"t{i}", value_types[call.n_small + i], False) for i in range(n)]
-    results = (mapping("r", result_types[0], True),) if call.rows_out else tuple(tensors)
+    results = (mapping("r", result_types[0], True),) if call.rows_out else tuple(tensors) * call.outputs
     return SdyShardingRule(
         operand_mappings=tuple(small) + tuple(tensors) * call.streams,
         result_mappings=results,

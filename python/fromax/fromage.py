@@ -139,7 +139,8 @@ def fromage(
         del extra_args
         return apply(updates, state, params, delta=True)
 
-    def fused_step(grads: Any, state: FromageState, params: Any) -> tuple[Any, FromageState]:
+    def fused_step(grads: Any, state: FromageState, params: Any, **extra_args: Any) -> tuple[Any, FromageState]:
+        del extra_args
         return apply(grads, state, params, delta=False)
 
     update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step

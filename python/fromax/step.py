@@ -31,6 +31,6 @@ def step(
     """
     fused = getattr(tx.update, "fromax_fused_step", None)
     if fused is not None:
-        return fused(grads, state, params)
+        return fused(grads, state, params, **extra_args)
     updates, state = optax.with_extra_args_support(tx).update(grads, state, params, **extra_args)
     return optax.apply_updates(params, updates), state

@@ -1,0 +1,82 @@
+// FFI handlers of the elementwise engine: one target per functor (cpp/functors/list.h), each the
+// engine (elementwise.h) plus that functor.
+//
+//   fromax_<reduce>(coeffs (S, n, kCoeffs), streams...; segments)        -> sums (S, n, kSums)
+//   fromax_<update>(coeffs (S, n, kCoeffs), streams...; segments, delta) -> kOut lists of n tensors
+//
+// coeffs carries every hyperparameter as data (never an attribute), so changing one never
+// recompiles; delta = 1 returns the parameter increment (the optax contract), 0 the new parameter.
+#include <cstdint>
+
+#include "calls.h"
+#include "elementwise.h"
+#include "functors/list.h"
+#include "streams.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace fromax {
+namespace {
+
+template <class F>
+ffi::Error ReduceImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, ffi::RemainingArgs args,
+                      ffi::Result<ffi::AnyBuffer> sums, int64_t segments) {
+  const ffi::DataType acc = coeffs.element_type();
+  if (!IsAcc(acc) || sums->element_type() != acc) return Invalid("coefficients and sums must share the f32 or f64 accumulator dtype");
+  StreamTable tb;
+  if (ffi::Error e = BuildStreams(args, F::kIn, nullptr, 0, segments, acc, &tb); e.failure()) return e;
+  if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
+  if (int64_t(sums->element_count()) != tb.size() * F::kSums) return Invalid("sums have the wrong shape");
+  if (acc == ffi::DataType::F64) {
+    RunReduce<F, double>(&pool, tb, static_cast<const double*>(coeffs.untyped_data()), static_cast<double*>(sums->untyped_data()));
+  } else {
+    RunReduce<F, float>(&pool, tb, static_cast<const float*>(coeffs.untyped_data()), static_cast<float*>(sums->untyped_data()));
+  }
+  return ffi::Error::Success();
+}
+
+template <class F, class Acc>
+void DispatchUpdate(ffi::ThreadPool* pool, const StreamTable& tb, const ffi::AnyBuffer& coeffs, bool delta) {
+  const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
+  delta ? RunUpdate<F, Acc, true>(pool, tb, c) : RunUpdate<F, Acc, false>(pool, tb, c);
+}
+
+template <class F>
+ffi::Error UpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, ffi::RemainingArgs args, ffi::RemainingRets rets,
+                      int64_t segments, int64_t delta) {
+  const ffi::DataType acc = coeffs.element_type();
+  if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
+  StreamTable tb;
+  if (ffi::Error e = BuildStreams(args, F::kIn, &rets, F::kOut, segments, acc, &tb); e.failure()) return e;
+  if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
+  if (acc == ffi::DataType::F64) {
+    DispatchUpdate<F, double>(&pool, tb, coeffs, delta != 0);
+  } else {
+    DispatchUpdate<F, float>(&pool, tb, coeffs, delta != 0);
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+}  // namespace fromax
+
+namespace ffi = xla::ffi;
+
+#define FROMAX_DEFINE_REDUCE(name, F)                                                               \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::ReduceImpl<fromax::functors::F>,       \
+                                ffi::Ffi::Bind()                                                    \
+                                    .Ctx<ffi::ThreadPool>()                                         \
+                                    .Arg<ffi::AnyBuffer>()                                          \
+                                    .RemainingArgs()                                                \
+                                    .Ret<ffi::AnyBuffer>()                                          \
+                                    .Attr<int64_t>("segments"));
+#define FROMAX_DEFINE_UPDATE(name, F)                                                               \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::UpdateImpl<fromax::functors::F>,       \
+                                ffi::Ffi::Bind()                                                    \
+                                    .Ctx<ffi::ThreadPool>()                                         \
+                                    .Arg<ffi::AnyBuffer>()                                          \
+                                    .RemainingArgs()                                                \
+                                    .RemainingRets()                                                \
+                                    .Attr<int64_t>("segments")                                      \
+                                    .Attr<int64_t>("delta"));
+
+FROMAX_FUNCTORS(FROMAX_DEFINE_REDUCE, FROMAX_DEFINE_UPDATE)

@@ -1,0 +1,29 @@
+// What every functor header needs: host/device qualifiers and the math they may use on both sides.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define FROMAX_FN __host__ __device__ __forceinline__
+#else
+#define FROMAX_FN inline __attribute__((always_inline))
+#endif
+
+namespace fromax::functors {
+
+template <class Acc>
+FROMAX_FN Acc Sqrt(Acc x) {
+  using std::sqrt;  // on the device: CUDA's sqrt(float) / sqrt(double) overloads
+  return sqrt(x);
+}
+template <class Acc>
+FROMAX_FN Acc Abs(Acc x) {
+  return x < Acc(0) ? -x : x;
+}
+template <class Acc>
+FROMAX_FN Acc Max(Acc a, Acc b) {
+  return a > b ? a : b;
+}
+
+}  // namespace fromax::functors

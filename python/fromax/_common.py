@@ -1,0 +1,111 @@
+"""What every optimizer of the family shares: leaves, masks, schedules, and the optax wrapper that
+also exposes the fused step to :func:`fromax.step`."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from fromax import _ffi
+from fromax._family import coeff_dtype
+from fromax._functors import FUNCTORS
+from fromax._validate import leaves_with_paths, matching_leaves
+
+Array = jax.Array
+
+
+def kernels_for(backend: str, *functors: str) -> bool:
+    """Whether to run the kernels of ``functors`` (see :func:`fromax._ffi.use_kernels`)."""
+    return _ffi.use_kernels(backend, tuple(FUNCTORS[f].target for f in functors))
+
+
+def value_at(x: Any, count: Array) -> Any:
+    """A hyperparameter's value at step ``count``: schedules are called, constants returned."""
+    return x(count) if callable(x) else x
+
+
+def mask_vector(mask: Any, params: Any, n: int) -> np.ndarray | Array:
+    """Per-leaf 0/1 weights of an optax mask (None or True: every leaf; a pytree of booleans, or a
+    prefix of the params tree, or a callable returning one)."""
+    if mask is None or mask is True:
+        return np.ones(n, np.float32)
+    if mask is False:
+        return np.zeros(n, np.float32)
+    tree = mask(params) if callable(mask) else mask
+    flags = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
+    values = jax.tree.leaves(flags)
+    if len(values) != n:
+        raise ValueError(f"fromax: the mask covers {len(values)} leaves but the params have {n}")
+    return np.asarray([bool(v) for v in values], np.float32)
+
+
+def check_positive(who: str, **values: Any) -> None:
+    """Concrete hyperparameters must be finite and >= 0 (traced or scheduled ones are not checked)."""
+    for name, v in values.items():
+        if v is None or callable(v) or isinstance(v, jax.core.Tracer):
+            continue
+        if np.ndim(v) != 0 or not np.isfinite(v) or v < 0:
+            raise ValueError(f"fromax.{who}: {name} must be a finite scalar >= 0, got {v!r}")
+
+
+def check_beta(who: str, **values: Any) -> None:
+    for name, v in values.items():
+        if v is None or callable(v) or isinstance(v, jax.core.Tracer):
+            continue
+        if np.ndim(v) != 0 or not 0 <= v < 1:
+            raise ValueError(f"fromax.{who}: {name} must be in [0, 1), got {v!r}")
+
+
+class Leaves:
+    """A step's flattened grads and params, checked against each other."""
+
+    def __init__(self, grads: Any, params: Any, who: str):
+        self.paths, self.g, self.p, self.treedef = matching_leaves(grads, params, f"fromax.{who}")
+        self.n = len(self.p)
+        self.dtype = coeff_dtype(self.p)
+
+    def flat(self, tree: Any, what: str) -> list[Array]:
+        leaves, treedef = jax.tree.flatten(tree)
+        if treedef != self.treedef:
+            raise ValueError(f"fromax: the state's {what} does not match the parameter tree; was the state made by this transformation's init?")
+        return leaves
+
+    def tree(self, leaves: list[Array]) -> Any:
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+
+def scalar_dtype(params: Any) -> np.dtype:
+    """The dtype of a transformation's scalar state (f32, f64 if any leaf is f64): never bf16/f16."""
+    _, leaves, _ = leaves_with_paths(params, "parameter")
+    return coeff_dtype(leaves)
+
+
+def transformation(init_fn: Callable, apply: Callable) -> optax.GradientTransformationExtraArgs:
+    """An optax transformation from ``apply(grads, state, params, delta, **extra) -> (out, state)``:
+    ``update`` returns the increments (``delta=True``), :func:`fromax.step` the new params written
+    over the old ones (``delta=False``)."""
+
+    def update_fn(updates: Any, state: Any, params: Any = None, **extra_args: Any):
+        return apply(updates, state, params, True, **extra_args)
+
+    def fused_step(grads: Any, state: Any, params: Any, **extra_args: Any):
+        return apply(grads, state, params, False, **extra_args)
+
+    update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def adam_columns(b1, b2, eps, eps_root, count_inc: Array, nesterov: bool) -> list:
+    """Columns 0..6 of an Adam coefficient row (cpp/functors/adam.h): b1, b2, eps, eps_root, and the
+    bias corrections as optax applies them at step ``count_inc``."""
+    t = count_inc
+    bc1 = 1 - b1**t
+    if nesterov:
+        cm, cg = b1 / (1 - b1 ** optax.safe_increment(t)), (1 - b1) / bc1
+    else:
+        cm, cg = 1 / bc1, jnp.zeros_like(bc1)
+    return [b1, b2, eps, eps_root, cm, cg, 1 - b2**t]

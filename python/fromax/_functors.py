@@ -1,0 +1,251 @@
+"""The elementwise engine's functors: their operand contract and their math in pure JAX.
+
+Each entry is one FFI target ``fromax_<name>`` (``cpp/functors/*.h``, listed in
+``cpp/functors/list.h``) and the same math, line for line, in JAX: :mod:`fromax._family` applies
+it per leaf as the ``backend="xla"`` reference, the kernels' derivative rule, and the test oracle.
+
+A functor maps one element of each of its input streams ``x[0..n_in)`` and the tensor's row of
+coefficients ``c[0..n_coeffs)`` (hyperparameters and per-tensor scalars) to
+
+* a **reduce** functor: ``n_sums`` terms, summed over each tensor (per-tensor sums); or
+* an **update** functor: ``n_out`` results, result ``j`` replacing input stream ``replaces[j]``.
+  Result 0 is the parameter's increment ``dp``; the fused step writes ``p + dp`` (``p`` is stream
+  ``replaces[0]``) over the parameter instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import jax.numpy as jnp
+
+
+@dataclasses.dataclass(frozen=True)
+class Functor:
+    name: str
+    n_in: int
+    n_coeffs: int
+    math: Callable  # (c, x) -> list of terms (reduce) or results (update)
+    n_sums: int = 0  # reduce functors
+    replaces: tuple[int, ...] = ()  # update functors: the input stream each result replaces
+
+    @property
+    def is_reduce(self) -> bool:
+        return not self.replaces
+
+    @property
+    def n_out(self) -> int:
+        return len(self.replaces)
+
+    @property
+    def target(self) -> str:
+        return f"fromax_{self.name}"
+
+
+FUNCTORS: dict[str, Functor] = {}
+
+
+def _reduce(name: str, n_in: int, n_sums: int, n_coeffs: int):
+    def register(math):
+        FUNCTORS[name] = Functor(name, n_in, n_coeffs, math, n_sums=n_sums)
+        return FUNCTORS[name]
+
+    return register
+
+
+def _update(name: str, n_in: int, replaces: Sequence[int], n_coeffs: int):
+    def register(math):
+        FUNCTORS[name] = Functor(name, n_in, n_coeffs, math, replaces=tuple(replaces))
+        return FUNCTORS[name]
+
+    return register
+
+
+# ---- Adam (cpp/functors/adam.h) ---------------------------------------------------------------
+ADAM_COLS = 7  # b1, b2, eps, eps_root, cm, cg, bc2
+
+
+def adam_direction(c, g, m, v):
+    b1, b2, eps, eps_root = c[0], c[1], c[2], c[3]
+    m_new = b1 * m + (1 - b1) * g
+    v_new = b2 * v + (1 - b2) * (g * g)
+    m_hat = c[4] * m_new + c[5] * g
+    return m_hat / (jnp.sqrt(v_new / c[6] + eps_root) + eps), m_new, v_new
+
+
+@_update("adamw", 4, (1, 2, 3), ADAM_COLS + 2)
+def adamw(c, x):
+    d, m, v = adam_direction(c, x[0], x[2], x[3])
+    return [-c[ADAM_COLS] * (d + c[ADAM_COLS + 1] * x[1]), m, v]
+
+
+@_update("adamw_ema", 5, (1, 2, 3, 4), ADAM_COLS + 4)
+def adamw_ema(c, x):
+    return adamw.math(c, x) + [c[ADAM_COLS + 2] * x[4] + c[ADAM_COLS + 3] * x[0]]
+
+
+@_reduce("lamb_norms", 4, 2, ADAM_COLS + 1)
+def lamb_norms(c, x):
+    d, _, _ = adam_direction(c, x[0], x[2], x[3])
+    u = d + c[ADAM_COLS] * x[1]
+    return [x[1] * x[1], u * u]
+
+
+@_reduce("hypergradient_sums", 3, 3, 3)
+def hypergradient_sums(c, x):
+    d = (x[1] / c[0]) / (jnp.sqrt(x[2] / c[1]) + c[2])
+    return [x[0] * d, x[0] * x[1], x[0] * x[0]]
+
+
+@_reduce("surprise_sums", 4, 4, 3)
+def surprise_sums(c, x):
+    r = x[0] - x[3]
+    return hypergradient_sums.math(c, x) + [r * r]
+
+
+# ---- LARS, NovoGrad (cpp/functors/layerwise.h) -------------------------------------------------
+@_reduce("lars_norms", 2, 2, 1)
+def lars_norms(c, x):
+    u = x[0] + c[0] * x[1]
+    return [x[1] * x[1], u * u]
+
+
+@_update("momentum", 3, (1, 2), 4)
+def momentum(c, x):
+    u = c[1] * (x[0] + c[0] * x[1])
+    t = u + c[2] * x[2]
+    return [jnp.where(c[3] != 0, u + c[2] * t, t), t]
+
+
+@_update("novograd", 3, (1, 2), 4)
+def novograd(c, x):
+    m = c[0] * x[2] + (x[0] / c[1] + c[2] * x[1])
+    return [-c[3] * m, m]
+
+
+# ---- DoG, DoWG (cpp/functors/distance.h) ---------------------------------------------------------
+@_reduce("distance_norms", 3, 2, 1)
+def distance_norms(c, x):
+    d = x[2] - x[1]
+    u = x[0] + c[0] * x[1]
+    return [d * d, u * u]
+
+
+@_update("scaled_sgd", 2, (1,), 2)
+def scaled_sgd(c, x):
+    return [c[1] * (x[0] + c[0] * x[1])]
+
+
+# ---- Prodigy, D-Adapt AdamW (cpp/functors/dadapt.h) ---------------------------------------------
+@_reduce("prodigy_sums", 4, 2, 4)
+def prodigy_sums(c, x):
+    return [x[0] * (x[3] - x[1]), jnp.abs(c[0] * x[2] + c[2] * (c[1] * x[0]) / c[3])]
+
+
+@_update("prodigy", 5, (1, 2, 3, 4), 9)
+def prodigy(c, x):
+    dg = c[3] * x[0]
+    m = c[0] * x[2] + (1 - c[0]) * dg
+    v = c[1] * x[3] + (1 - c[1]) * dg * dg
+    s = c[2] * x[4] + c[4] * dg / c[5]
+    return [-c[7] * c[6] * x[1] - c[6] * m / (jnp.sqrt(v) + c[8]), m, v, s]
+
+
+@_reduce("dadapt_sums", 3, 2, 3)
+def dadapt_sums(c, x):
+    return [x[0] * (x[1] / (jnp.sqrt(x[2]) + c[0])), jnp.abs(c[1] * x[1] + (1 - c[1]) * c[2] * x[0])]
+
+
+@_update("dadapt", 5, (1, 2, 3, 4), 6)
+def dadapt(c, x):
+    g = x[0]
+    m = c[0] * x[2] + (1 - c[0]) * c[3] * g
+    v = c[1] * x[3] + (1 - c[1]) * g * g
+    s = c[2] * x[4] + (1 - c[2]) * c[3] * g
+    return [-c[5] * c[3] * x[1] - m / (jnp.sqrt(v) + c[4]), m, v, s]
+
+
+# ---- COCOB (cpp/functors/cocob.h) -----------------------------------------------------------------
+@_update("cocob", 7, (1, 3, 4, 5, 6), 3)
+def cocob(c, x):
+    p, p0 = x[1], x[2]
+    g = c[0] * (x[0] + c[1] * p)
+    big_l = jnp.maximum(x[4], jnp.abs(g))
+    big_g = x[5] + jnp.abs(g)
+    r = jnp.maximum(x[6] - g * (p - p0), 0)
+    big_c = x[3] - g
+    dp = -p + (p0 + big_c / (big_l * jnp.maximum(big_g + big_l, c[2] * big_l)) * (big_l + r))
+    return [dp, big_c, big_l, big_g, r]
+
+
+# ---- Mechanic (cpp/functors/mechanic.h) -----------------------------------------------------------
+@_reduce("mechanic_sums", 3, 4, 1)
+def mechanic_sums(c, x):
+    d = x[2] - x[1]
+    return [x[0] * x[0], x[1] * x[1], x[0] * d, x[1] * d]
+
+
+@_update("mechanic", 3, (0,), 2)
+def mechanic(c, x):
+    p, x0 = x[0], x[1]
+    return [(x0 - c[1] * ((x0 - p) / c[0] - x[2])) - p]
+
+
+# ---- MoMo, MoMo-Adam (cpp/functors/momo.h) -----------------------------------------------------
+@_reduce("momo_sums", 3, 3, 1)
+def momo_sums(c, x):
+    m = c[0] * x[2] + (1 - c[0]) * x[0]
+    return [x[0] * x[1], m * m, m * x[1]]
+
+
+@_update("momo", 3, (1, 2), 3)
+def momo(c, x):
+    m = c[0] * x[2] + (1 - c[0]) * x[0]
+    return [c[1] * x[1] - c[2] * m, m]
+
+
+def momo_adam_precond(c, g, m, v):
+    m_new = c[0] * m + (1 - c[0]) * g
+    v_new = c[1] * v + (1 - c[1]) * (g * g)
+    return c[2] + jnp.sqrt(v_new / c[3]), m_new, v_new
+
+
+@_reduce("momo_adam_sums", 4, 3, 4)
+def momo_adam_sums(c, x):
+    pre, m, _ = momo_adam_precond(c, x[0], x[2], x[3])
+    return [m * (m / pre), x[0] * x[1], m * x[1]]
+
+
+@_update("momo_adam", 4, (1, 2, 3), 6)
+def momo_adam(c, x):
+    pre, m, v = momo_adam_precond(c, x[0], x[2], x[3])
+    return [c[4] * x[1] - c[5] * m / pre, m, v]
+
+
+# ---- Schedule-Free (cpp/functors/schedule_free.h) -------------------------------------------------
+def schedule_free_step(c, y, z, u):
+    b1, ck = c[0], c[1]
+    z_new = z + u
+    x_prev = (y - (1 - b1) * z) / b1
+    x = (1 - ck) * x_prev + ck * z_new
+    return (b1 * x + (1 - b1) * z_new) - y, z_new
+
+
+@_update("schedule_free", 3, (0, 1), 2)
+def schedule_free(c, x):
+    return list(schedule_free_step(c, x[0], x[1], x[2]))
+
+
+@_update("schedule_free_sgd", 3, (1, 2), 4)
+def schedule_free_sgd(c, x):
+    u = -c[2] * (x[0] + c[3] * x[1])
+    return list(schedule_free_step(c, x[1], x[2], u))
+
+
+@_update("schedule_free_adamw", 4, (1, 2, 3), 7)
+def schedule_free_adamw(c, x):
+    g = x[0]
+    v = c[4] * x[3] + (1 - c[4]) * (g * g)
+    u = -c[2] * (g / (jnp.sqrt(v / c[6]) + c[5]) + c[3] * x[1])
+    return list(schedule_free_step(c, x[1], x[2], u)) + [v]

@@ -1,0 +1,150 @@
+"""AdamW and LAMB on the elementwise engine (the Adam functor of ``cpp/functors/adam.h``)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from fromax import _family
+from fromax._common import Leaves, adam_columns, check_beta, check_positive, kernels_for, mask_vector, transformation, value_at
+
+Array = jax.Array
+MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
+
+
+class AdamWState(NamedTuple):
+    """State of :func:`adamw` and :func:`lamb`: step count and the two moments (like
+    ``optax.ScaleByAdamState``)."""
+
+    count: Array
+    mu: Any
+    nu: Any
+
+
+def _adam_init(mu_dtype):
+    def init_fn(params: Any) -> AdamWState:
+        mu = optax.tree.zeros_like(params, dtype=mu_dtype)
+        return AdamWState(jnp.zeros([], jnp.int32), mu, optax.tree.zeros_like(params))
+
+    return init_fn
+
+
+def adamw(
+    learning_rate: optax.ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    mu_dtype: Optional[Any] = None,
+    weight_decay: optax.ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
+    *,
+    nesterov: bool = False,
+    backend: str = "auto",
+) -> optax.GradientTransformationExtraArgs:
+    r"""AdamW (Loshchilov & Hutter, 2019): ``optax.adamw`` on one fused multi-tensor kernel.
+
+    Per element, at step :math:`t` (counting from 1):
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\\
+        \hat m_t = m_t / (1-\beta_1^t), \quad \hat v_t = v_t / (1-\beta_2^t),\\
+        \Delta p = -\eta_t \left( \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon) + \lambda p \right)
+
+    (``nesterov``: :math:`\hat m_t = \beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`).
+    :math:`\lambda` (``weight_decay``) applies where ``mask`` is True. Same signature, defaults and
+    numerics as ``optax.adamw``; the whole step (moments, direction, decay, parameter write) is one
+    pass over ``g, p, m, v`` for the whole pytree, in place under :func:`fromax.step` with donation.
+
+    Parameters
+    ----------
+    learning_rate, weight_decay : float or optax schedule (traced: changing them never recompiles).
+    b1, b2, eps, eps_root, mu_dtype, mask, nesterov : as ``optax.adamw``.
+    backend : {"auto", "ffi", "xla"}
+        The compiled kernels ("auto" where registered, "ffi" required) or the pure-JAX reference.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, fromax
+    >>> params = {"w": jnp.ones((2, 3))}
+    >>> tx = fromax.adamw(1e-3)
+    >>> state = tx.init(params)
+    >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
+    """
+    check_positive("adamw", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    check_beta("adamw", b1=b1, b2=b2)
+
+    def apply(grads: Any, state: AdamWState, params: Any, delta: bool, **extra: Any):
+        lv = Leaves(grads, params, "adamw")
+        count_inc = optax.safe_increment(state.count)
+        lr = value_at(learning_rate, state.count)
+        wd = value_at(weight_decay, state.count) * mask_vector(mask, params, lv.n)
+        coeffs = _family.rows(lv.n, lv.dtype, *adam_columns(b1, b2, eps, eps_root, count_inc, nesterov), lr, wd)
+        mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
+        out, mu, nu = _family.update("adamw", coeffs, [lv.g, lv.p, mu, nu], kernels=kernels_for(backend, "adamw"), delta=delta)
+        return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
+
+    return transformation(_adam_init(mu_dtype), apply)
+
+
+def lamb(
+    learning_rate: optax.ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-6,
+    eps_root: float = 0.0,
+    weight_decay: optax.ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
+    *,
+    backend: str = "auto",
+) -> optax.GradientTransformationExtraArgs:
+    r"""LAMB (You et al., 2020): Adam directions rescaled per layer by a trust ratio, ``optax.lamb``.
+
+    For each leaf, with :math:`u = \hat m/(\sqrt{\hat v + \epsilon_{root}} + \epsilon) + \lambda p` the
+    AdamW direction (see :func:`adamw`):
+
+    .. math::
+        r = \|p\| / \|u\| \ (1 \text{ if either norm is } 0), \qquad \Delta p = -\eta_t\, r\, u
+
+    Two calls for the whole pytree: one pass computing :math:`\|p\|^2, \|u\|^2` per tensor, one
+    writing :math:`m, v` and :math:`p`. Same signature, defaults and numerics as ``optax.lamb``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, fromax
+    >>> params = {"w": jnp.ones((2, 3))}
+    >>> tx = fromax.lamb(1e-2)
+    >>> state = tx.init(params)
+    >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
+    """
+    check_positive("lamb", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    check_beta("lamb", b1=b1, b2=b2)
+
+    def apply(grads: Any, state: AdamWState, params: Any, delta: bool, **extra: Any):
+        lv = Leaves(grads, params, "lamb")
+        kernels = kernels_for(backend, "lamb_norms", "adamw")
+        count_inc = optax.safe_increment(state.count)
+        lr = value_at(learning_rate, state.count)
+        wd = value_at(weight_decay, state.count) * mask_vector(mask, params, lv.n)
+        adam = adam_columns(b1, b2, eps, eps_root, count_inc, False)
+        mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
+        streams = [lv.g, lv.p, mu, nu]
+        sums = _family.reduce("lamb_norms", _family.rows(lv.n, lv.dtype, *adam, wd), streams, kernels=kernels)
+        ratio = trust_ratio(sums[:, 0], sums[:, 1], 1.0, 0.0)
+        coeffs = _family.rows(lv.n, lv.dtype, *adam, lr * ratio, wd)
+        out, mu, nu = _family.update("adamw", coeffs, streams, kernels=kernels, delta=delta)
+        return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
+
+    return transformation(_adam_init(None), apply)
+
+
+def trust_ratio(p_sq: Array, u_sq: Array, trust_coefficient, eps) -> Array:
+    """``optax.scale_by_trust_ratio``'s per-tensor ratio from squared norms: ``c |p| / (|u| + eps)``,
+    1 where either norm is 0. Square roots only of positive values (finite derivatives)."""
+    both = (p_sq > 0) & (u_sq > 0)
+    p_norm = jnp.sqrt(jnp.where(both, p_sq, 1))
+    u_norm = jnp.sqrt(jnp.where(both, u_sq, 1))
+    return jnp.where(both, trust_coefficient * p_norm / (u_norm + eps), 1)

@@ -1,0 +1,138 @@
+"""LARS and NovoGrad: per-layer scalars (trust ratio, gradient norm) applied in one fused pass."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from fromax import _family
+from fromax._common import Leaves, check_beta, check_positive, kernels_for, mask_vector, transformation, value_at
+from fromax.adam import MaskOrFn, trust_ratio
+from fromax.norms import squared_norms
+
+Array = jax.Array
+
+
+class LarsState(NamedTuple):
+    """State of :func:`lars`: step count and the momentum trace (``optax.TraceState``'s)."""
+
+    count: Array
+    trace: Any
+
+
+def lars(
+    learning_rate: optax.ScalarOrSchedule,
+    weight_decay: optax.ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = True,
+    trust_coefficient: float = 0.001,
+    eps: float = 0.0,
+    trust_ratio_mask: MaskOrFn = True,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    *,
+    backend: str = "auto",
+) -> optax.GradientTransformationExtraArgs:
+    r"""LARS (You et al., 2017): layer-wise trust ratios with momentum, ``optax.lars``.
+
+    For each leaf, :math:`u = g + \lambda p` (where ``weight_decay_mask``),
+
+    .. math::
+        r = c\,\|p\| / (\|u\| + \epsilon) \ (1 \text{ if either norm is 0, or outside
+        } \texttt{trust\_ratio\_mask}),\qquad
+        t \leftarrow -\eta_t r u + \mu t,\qquad \Delta p = t \ (\text{Nesterov: } -\eta_t r u + \mu t)
+
+    One pass for :math:`\|p\|^2, \|u\|^2` of every tensor, one pass writing :math:`t` and :math:`p`.
+    Same signature, defaults and numerics as ``optax.lars``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, fromax
+    >>> params = {"w": jnp.ones((2, 3))}
+    >>> tx = fromax.lars(0.1)
+    >>> state = tx.init(params)
+    >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
+    """
+    check_positive("lars", learning_rate=learning_rate, weight_decay=weight_decay, trust_coefficient=trust_coefficient, eps=eps, momentum=momentum)
+
+    def init_fn(params: Any) -> LarsState:
+        return LarsState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params))
+
+    def apply(grads: Any, state: LarsState, params: Any, delta: bool, **extra: Any):
+        lv = Leaves(grads, params, "lars")
+        kernels = kernels_for(backend, "lars_norms", "momentum")
+        lr = value_at(learning_rate, state.count)
+        wd = value_at(weight_decay, state.count) * mask_vector(weight_decay_mask, params, lv.n)
+        sums = _family.reduce("lars_norms", _family.rows(lv.n, lv.dtype, wd), [lv.g, lv.p], kernels=kernels)
+        ratio = trust_ratio(sums[:, 0], sums[:, 1], trust_coefficient, eps)
+        ratio = jnp.where(mask_vector(trust_ratio_mask, params, lv.n) > 0, ratio, 1)
+        coeffs = _family.rows(lv.n, lv.dtype, wd, -lr * ratio, momentum, float(nesterov))
+        out, trace = _family.update("momentum", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels, delta=delta)
+        return lv.tree(out), LarsState(optax.safe_increment(state.count), lv.tree(trace))
+
+    return transformation(init_fn, apply)
+
+
+class NovogradState(NamedTuple):
+    """State of :func:`novograd` (``optax.ScaleByNovogradState``'s): step count, the first moment
+    per element and the second moment per leaf (0-d)."""
+
+    count: Array
+    mu: Any
+    nu: Any
+
+
+def novograd(
+    learning_rate: optax.ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.25,
+    eps: float = 1e-6,
+    eps_root: float = 0.0,
+    weight_decay: float = 0.0,
+    *,
+    backend: str = "auto",
+) -> optax.GradientTransformationExtraArgs:
+    r"""NovoGrad (Ginsburg et al., 2019): Adam-like with a per-layer second moment, ``optax.novograd``.
+
+    For each leaf, :math:`\nu = \|g\|^2` on the first step, then
+    :math:`\nu \leftarrow \beta_2 \nu + (1-\beta_2)\|g\|^2`;
+
+    .. math::
+        m \leftarrow \beta_1 m + \frac{g}{\sqrt{\nu + \epsilon_{root}} + \epsilon} + \lambda p
+        \ (\text{first step: no } \beta_1 m), \qquad \Delta p = -\eta_t m
+
+    One reduction (:math:`\|g\|^2` per tensor) and one pass writing :math:`m` and :math:`p`.
+    Same signature, defaults and numerics as ``optax.novograd``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, fromax
+    >>> params = {"w": jnp.ones((2, 3))}
+    >>> tx = fromax.novograd(0.01)
+    >>> state = tx.init(params)
+    >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
+    """
+    check_positive("novograd", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    check_beta("novograd", b1=b1, b2=b2)
+
+    def init_fn(params: Any) -> NovogradState:
+        nu = jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params)
+        return NovogradState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params), nu)
+
+    def apply(grads: Any, state: NovogradState, params: Any, delta: bool, **extra: Any):
+        lv = Leaves(grads, params, "novograd")
+        kernels = kernels_for(backend, "novograd")
+        count_inc = optax.safe_increment(state.count)
+        first = count_inc == 1
+        g_sq = jnp.stack([s.astype(lv.dtype) for s in squared_norms(lv.g, kernels)]) if lv.n else jnp.zeros([0], lv.dtype)
+        nu_old = lv.flat(state.nu, "nu")
+        nu = jnp.where(first, g_sq, b2 * jnp.stack([x.astype(lv.dtype) for x in nu_old]) + (1 - b2) * g_sq) if lv.n else g_sq
+        den = jnp.sqrt(nu + eps_root) + eps
+        coeffs = _family.rows(lv.n, lv.dtype, jnp.where(first, 0.0, b1), den, weight_decay, value_at(learning_rate, state.count))
+        out, mu = _family.update("novograd", coeffs, [lv.g, lv.p, lv.flat(state.mu, "mu")], kernels=kernels, delta=delta)
+        nu_leaves = [nu[i].astype(x.dtype) for i, x in enumerate(nu_old)]
+        return lv.tree(out), NovogradState(count_inc, lv.tree(mu), lv.tree(nu_leaves))
+
+    return transformation(init_fn, apply)
