@@ -2,6 +2,7 @@
 
     python bench/step_time.py [--presets many_small,resnet50,...] [--mode standalone,in-graph]
     python bench/step_time.py --devices 8     # sharded over 8 virtual CPU devices (FSDP layout)
+    python bench/step_time.py --family [--optimizers adamw,lamb,...]   # the family vs optax
 
 Runs on whatever JAX's default device is (CPU, or a GPU with fromax's CUDA engine built).
 
@@ -29,6 +30,11 @@ fromax backend="xla" (the pure-JAX reference, donated), plain SGD (p - lr g, don
 floor), and the 2-pass memory floor: 20 bytes per f32 parameter (read W, g twice, write W once)
 over the streaming bandwidth of a large donated x*0.5 measured in this run (a device-to-device copy
 on a GPU); "fused bw / stream" is the fused step's achieved 2-pass bandwidth as a fraction of it.
+
+--family: every optimizer of the family, fused `fromax.step` (donated) against its optax
+counterpart (jitted update + apply_updates, donated), standalone mode, one row per optimizer and
+preset. The hypergradient optimizers have no optax counterpart: they are timed against optax.adamw
+(the step they extend).
 """
 
 from __future__ import annotations
@@ -183,7 +189,11 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=30, help="timed calls per measurement (fewer for big presets)")
     ap.add_argument("--scan", type=int, default=10, help="steps per lax.scan in in-graph mode")
     ap.add_argument("--devices", type=int, default=1, help="shard every tensor over this many devices (FSDP layout)")
+    ap.add_argument("--family", action="store_true", help="time the optimizer family against optax")
+    ap.add_argument("--optimizers", default="", help="with --family: a comma-separated subset")
     args = ap.parse_args(argv)
+    if args.family:
+        return main_family(args)
     if args.devices > 1:
         return main_sharded(args)
 
@@ -267,6 +277,85 @@ def main_sharded(args):
         f = t["fromax fused step"]
         print(f"| {preset} | {mode} | {f:.2f} | {t['fromax optax contract']:.2f} | {t['optax.fromage']:.2f} | "
               f"{t['sgd']:.2f} | {t['optax.fromage'] / f:.1f}x | {found['fromax fused step']} | {found['optax.fromage']} |")
+
+
+# ---- --family: each optimizer of the family against its optax counterpart ------------------------
+def family():
+    from optax import contrib
+
+    return {
+        "adamw": (fromax.adamw(1e-3), optax.adamw(1e-3)),
+        "lamb": (fromax.lamb(1e-3), optax.lamb(1e-3)),
+        "lars": (fromax.lars(0.1), optax.lars(0.1)),
+        "novograd": (fromax.novograd(1e-3), optax.novograd(1e-3)),
+        "dog": (fromax.dog(), contrib.dog()),
+        "dowg": (fromax.dowg(), contrib.dowg()),
+        "prodigy": (fromax.prodigy(), contrib.prodigy()),
+        "dadapt_adamw": (fromax.dadapt_adamw(), contrib.dadapt_adamw()),
+        "cocob": (fromax.cocob(), contrib.cocob()),
+        "mechanize(adamw)": (fromax.mechanize(fromax.adamw(1e-3)), contrib.mechanize(optax.adamw(1e-3))),
+        "momo": (fromax.momo(), contrib.momo()),
+        "momo_adam": (fromax.momo_adam(), contrib.momo_adam()),
+        "schedule_free(adamw)": (fromax.schedule_free(fromax.adamw(1e-3), 1e-3), contrib.schedule_free(optax.adamw(1e-3), 1e-3)),
+        "schedule_free_sgd": (fromax.schedule_free_sgd(), contrib.schedule_free_sgd()),
+        "schedule_free_adamw": (fromax.schedule_free_adamw(), contrib.schedule_free_adamw()),
+        "hypergradient_adamw (vs optax.adamw)": (fromax.hypergradient_adamw(), optax.adamw(1e-3, weight_decay=0.01)),
+        "auto_hypergradient_adamw (vs optax.adamw)": (fromax.auto_hypergradient_adamw(track_surprise=True), optax.adamw(1e-3, weight_decay=0.01)),
+    }
+
+
+def time_family_step(tx, fused, params, grads, reps):
+    """Median ms of one jitted, donated step (params and state donated, re-created outside the timed
+    region), and the number of fromax custom calls in its compiled HLO.
+
+    The step takes (grads, params, state) and returns (params, state): JAX pairs donated inputs with
+    outputs of the same shape in order, so the donated arguments are in the order of the outputs
+    (with (grads, state, params) the first moment's buffers would be paired with the new params and
+    XLA would copy every state tensor)."""
+    if fused:
+        fn = lambda g, p, s: fromax.step(tx, g, s, p, value=jnp.float32(1.0))  # noqa: E731
+    else:
+
+        def fn(g, p, s):
+            u, s = optax.with_extra_args_support(tx).update(g, s, p, value=jnp.float32(1.0))
+            return optax.apply_updates(p, u), s
+
+    state0 = tx.init(params)
+    step = jax.jit(fn, donate_argnums=(1, 2)).lower(grads, params, state0).compile()
+    samples = []
+    for _ in range(reps + 1):
+        p, s = copy_tree(params), copy_tree(state0)
+        t0 = time.perf_counter()
+        jax.block_until_ready(step(grads, p, s))
+        samples.append(time.perf_counter() - t0)
+    calls = len(re.findall(r"custom_call_target=\"fromax_", step.as_text()))
+    return median_ms(samples[1:]), calls
+
+
+def main_family(args):
+    presets = load_presets(args.shapes)
+    chosen = [o for o in args.optimizers.split(",") if o]
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} host cores); kernels: {fromax.kernel_platforms()}")
+    rows = []
+    for preset in args.presets.split(","):
+        shapes = presets[preset]
+        params, grads = make_tree(shapes, 0), make_tree(shapes, 1)
+        n = sum(int(np.prod(s)) for s in shapes)
+        reps = reps_for(n, args.reps)
+        print(f"\n{preset}: {len(shapes)} tensors, {n:,} params")
+        for name, (ours, theirs) in family().items():
+            if chosen and name.split(" ")[0] not in chosen:
+                continue
+            t_ours, calls = time_family_step(ours, True, params, grads, reps)
+            t_theirs, _ = time_family_step(theirs, False, params, grads, reps)
+            rows.append((preset, name, t_ours, t_theirs, calls))
+            print(f"  {name:42s} fromax {t_ours:9.2f} ms  optax {t_theirs:9.2f} ms  optax / fromax = {t_theirs / t_ours:6.2f}x  "
+                  f"({calls} fromax calls)", flush=True)
+    print()
+    print("| preset | optimizer | fromax fused (ms) | optax (ms) | optax / fromax | fromax custom calls |")
+    print("|---|---|---|---|---|---|")
+    for preset, name, a, b, calls in rows:
+        print(f"| {preset} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {calls} |")
 
 
 def report(row):

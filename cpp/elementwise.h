@@ -83,8 +83,10 @@ SumRow<F::kSums> ReduceRange(const StreamTable& tb, const Acc* c, int64_t t, int
     int64_t i = 0;
     auto element = [&](int64_t e, int l) {
       Acc x[kIn], s[kSums];
+#pragma GCC unroll 8
       for (int k = 0; k < kIn; ++k) x[k] = buf[k][e];
       F::Reduce(c, x, s);
+#pragma GCC unroll 8
       for (int r = 0; r < kSums; ++r) lane[r][l] += s[r];
     };
     for (; i + kSumLanes <= count; i += kSumLanes) {
@@ -112,11 +114,15 @@ void UpdateRange(const StreamTable& tb, const Acc* c, int64_t t, int64_t begin, 
   for (int64_t block = begin; block < end; block += kLoad) {
     const int64_t count = block + kLoad < end ? kLoad : end - block;
     for (int k = 0; k < kIn; ++k) LoadBlock<Acc>(tb.in[t * kIn + k], tb.in_type[t * kIn + k], block, count, buf[k]);
+    // The stream loops are unrolled so that the element loop is one straight body GCC vectorises.
+#pragma GCC ivdep
     for (int64_t i = 0; i < count; ++i) {
       Acc x[kIn], y[kOut];
+#pragma GCC unroll 8
       for (int k = 0; k < kIn; ++k) x[k] = buf[k][i];
       F::Update(c, x, y);
       if constexpr (!kDelta) y[0] += x[F::kParam];
+#pragma GCC unroll 8
       for (int j = 0; j < kOut; ++j) res[j][i] = y[j];
     }
     for (int j = 0; j < kOut; ++j) StoreBlock<Acc>(tb.out[t * kOut + j], tb.out_type[t * kOut + j], block, count, res[j]);
