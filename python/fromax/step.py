@@ -19,15 +19,19 @@ def step(
     updated in place. Any other optax transformation falls back to
     ``tx.update`` + ``optax.apply_updates`` with the same result.
 
+    Donation: JAX pairs donated inputs with same-shaped outputs in order, and this returns
+    ``(params, state)``; donate params and state in that order (as below), or XLA copies state
+    tensors (Adam's moments, say) before the in-place kernel.
+
     Examples
     --------
     >>> import functools, jax, jax.numpy as jnp, fromax
     >>> tx = fromax.fromage()
     >>> params = {"w": jnp.ones((4, 4))}
     >>> state = tx.init(params)
-    >>> train_step = jax.jit(functools.partial(fromax.step, tx), donate_argnums=(1, 2))
+    >>> train_step = jax.jit(lambda g, p, s: fromax.step(tx, g, s, p), donate_argnums=(1, 2))
     >>> grads = {"w": jnp.full((4, 4), 0.1)}
-    >>> params, state = train_step(grads, state, params)
+    >>> params, state = train_step(grads, params, state)
     """
     fused = getattr(tx.update, "fromax_fused_step", None)
     if fused is not None:
