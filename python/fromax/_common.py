@@ -43,6 +43,14 @@ def mask_vector(mask: Any, params: Any, n: int) -> np.ndarray | Array:
     return np.asarray([bool(v) for v in values], np.float32)
 
 
+def decay_vector(weight_decay: Any, mask: Any, params: Any, n: int, count: Array):
+    """Per-leaf weight decay at step ``count``: the (scheduled) value where ``mask`` is True, 0
+    elsewhere; ``weight_decay=None`` is no decay."""
+    if weight_decay is None:
+        return np.zeros(n, np.float32)
+    return value_at(weight_decay, count) * mask_vector(mask, params, n)
+
+
 def check_positive(who: str, **values: Any) -> None:
     """Concrete hyperparameters must be finite and >= 0 (traced or scheduled ones are not checked)."""
     for name, v in values.items():

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, adam_columns, check_beta, check_positive, kernels_for, mask_vector, transformation, value_at
+from fromax._common import Leaves, adam_columns, check_beta, check_positive, decay_vector, kernels_for, transformation, value_at
 
 Array = jax.Array
 MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
@@ -30,6 +30,28 @@ def _adam_init(mu_dtype):
         return AdamWState(jnp.zeros([], jnp.int32), mu, optax.tree.zeros_like(params))
 
     return init_fn
+
+
+def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov: bool, trust: bool, backend: str):
+    """The AdamW step (one fused update); with ``trust`` (LAMB) first a pass for the per-tensor
+    norms, and the learning rate of each tensor scaled by its trust ratio."""
+
+    def apply(grads: Any, state: AdamWState, params: Any, delta: bool, **extra: Any):
+        lv = Leaves(grads, params, who)
+        kernels = kernels_for(backend, *(("lamb_norms",) if trust else ()), "adamw")
+        count_inc = optax.safe_increment(state.count)
+        lr = value_at(learning_rate, state.count)
+        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
+        adam = adam_columns(b1, b2, eps, eps_root, count_inc, nesterov)
+        mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
+        streams = [lv.g, lv.p, mu, nu]
+        if trust:
+            sums = _family.reduce("lamb_norms", _family.rows(lv.n, lv.dtype, *adam, wd), streams, kernels=kernels)
+            lr = lr * trust_ratio(sums[:, 0], sums[:, 1], 1.0, 0.0)
+        out, mu, nu = _family.update("adamw", _family.rows(lv.n, lv.dtype, *adam, lr, wd), streams, kernels=kernels, delta=delta)
+        return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
+
+    return apply
 
 
 def adamw(
@@ -77,17 +99,7 @@ def adamw(
     check_positive("adamw", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
     check_beta("adamw", b1=b1, b2=b2)
 
-    def apply(grads: Any, state: AdamWState, params: Any, delta: bool, **extra: Any):
-        lv = Leaves(grads, params, "adamw")
-        count_inc = optax.safe_increment(state.count)
-        lr = value_at(learning_rate, state.count)
-        wd = value_at(weight_decay, state.count) * mask_vector(mask, params, lv.n)
-        coeffs = _family.rows(lv.n, lv.dtype, *adam_columns(b1, b2, eps, eps_root, count_inc, nesterov), lr, wd)
-        mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
-        out, mu, nu = _family.update("adamw", coeffs, [lv.g, lv.p, mu, nu], kernels=kernels_for(backend, "adamw"), delta=delta)
-        return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
-
-    return transformation(_adam_init(mu_dtype), apply)
+    return transformation(_adam_init(mu_dtype), _adam_apply("adamw", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov, False, backend))
 
 
 def lamb(
@@ -123,22 +135,7 @@ def lamb(
     check_positive("lamb", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
     check_beta("lamb", b1=b1, b2=b2)
 
-    def apply(grads: Any, state: AdamWState, params: Any, delta: bool, **extra: Any):
-        lv = Leaves(grads, params, "lamb")
-        kernels = kernels_for(backend, "lamb_norms", "adamw")
-        count_inc = optax.safe_increment(state.count)
-        lr = value_at(learning_rate, state.count)
-        wd = value_at(weight_decay, state.count) * mask_vector(mask, params, lv.n)
-        adam = adam_columns(b1, b2, eps, eps_root, count_inc, False)
-        mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
-        streams = [lv.g, lv.p, mu, nu]
-        sums = _family.reduce("lamb_norms", _family.rows(lv.n, lv.dtype, *adam, wd), streams, kernels=kernels)
-        ratio = trust_ratio(sums[:, 0], sums[:, 1], 1.0, 0.0)
-        coeffs = _family.rows(lv.n, lv.dtype, *adam, lr * ratio, wd)
-        out, mu, nu = _family.update("adamw", coeffs, streams, kernels=kernels, delta=delta)
-        return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
-
-    return transformation(_adam_init(None), apply)
+    return transformation(_adam_init(None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend))
 
 
 def trust_ratio(p_sq: Array, u_sq: Array, trust_coefficient, eps) -> Array:

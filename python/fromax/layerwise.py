@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, check_beta, check_positive, kernels_for, mask_vector, transformation, value_at
+from fromax._common import Leaves, check_beta, check_positive, decay_vector, kernels_for, mask_vector, transformation, value_at
 from fromax.adam import MaskOrFn, trust_ratio
 from fromax.norms import squared_norms
 
@@ -64,7 +64,7 @@ def lars(
         lv = Leaves(grads, params, "lars")
         kernels = kernels_for(backend, "lars_norms", "momentum")
         lr = value_at(learning_rate, state.count)
-        wd = value_at(weight_decay, state.count) * mask_vector(weight_decay_mask, params, lv.n)
+        wd = decay_vector(weight_decay, weight_decay_mask, params, lv.n, state.count)
         sums = _family.reduce("lars_norms", _family.rows(lv.n, lv.dtype, wd), [lv.g, lv.p], kernels=kernels)
         ratio = trust_ratio(sums[:, 0], sums[:, 1], trust_coefficient, eps)
         ratio = jnp.where(mask_vector(trust_ratio_mask, params, lv.n) > 0, ratio, 1)

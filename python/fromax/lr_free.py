@@ -10,15 +10,14 @@ f32 params the two agree.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Optional, Union
+from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, check_beta, check_positive, kernels_for, mask_vector, scalar_dtype, transformation, value_at
+from fromax._common import Leaves, check_beta, check_positive, decay_vector, kernels_for, scalar_dtype, transformation, value_at
 from fromax.adam import MaskOrFn
 from fromax.norms import squared_norms
 from fromax._validate import leaves_with_paths
@@ -27,13 +26,8 @@ Array = jax.Array
 
 
 def _total(sums: Array, k: int) -> Array:
-    return jnp.sum(sums[:, k]) if sums.shape[0] else jnp.zeros([], sums.dtype)
-
-
-def _wd_vector(weight_decay, mask, params, n, count):
-    if weight_decay is None:
-        return np.zeros(n, np.float32)
-    return value_at(weight_decay, count) * mask_vector(mask, params, n)
+    """Global sum of column k of per-tensor sums (0 for an empty tree)."""
+    return jnp.sum(sums[:, k])
 
 
 # ---- DoG / DoWG ---------------------------------------------------------------------------------
@@ -98,7 +92,7 @@ def dog(
     def apply(grads: Any, state: DoGState, params: Any, delta: bool, **extra: Any):
         lv = Leaves(grads, params, "dog")
         kernels = kernels_for(backend, "distance_norms", "scaled_sgd")
-        wd = _wd_vector(weight_decay, mask, params, lv.n, state.count)
+        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
         sums = _family.reduce("distance_norms", _family.rows(lv.n, lv.dtype, wd), streams, kernels=kernels)
         max_dist = jnp.maximum(state.max_dist, jnp.sqrt(_total(sums, 0)).astype(state.max_dist.dtype))
@@ -161,7 +155,7 @@ def dowg(
     def apply(grads: Any, state: DoWGState, params: Any, delta: bool, **extra: Any):
         lv = Leaves(grads, params, "dowg")
         kernels = kernels_for(backend, "distance_norms", "scaled_sgd")
-        wd = _wd_vector(weight_decay, mask, params, lv.n, state.count)
+        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
         sums = _family.reduce("distance_norms", _family.rows(lv.n, lv.dtype, wd), streams, kernels=kernels)
         r2 = jnp.maximum(state.estim_sq_dist, _total(sums, 0).astype(state.estim_sq_dist.dtype))
@@ -371,7 +365,7 @@ def cocob(
 
     def apply(grads: Any, state: COCOBState, params: Any, delta: bool, **extra: Any):
         lv = Leaves(grads, params, "cocob")
-        wd = weight_decay * mask_vector(mask, params, lv.n)
+        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
         coeffs = _family.rows(lv.n, lv.dtype, value_at(learning_rate, state.count), wd, alpha)
         names = ("init_particles", "cumulative_gradients", "scale", "subgradients", "reward")
         p0, c, big_l, big_g, r = (lv.flat(x, name) for x, name in zip(state[:5], names))
@@ -475,6 +469,20 @@ class MomoState(NamedTuple):
     count: Array
 
 
+def _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, lb, lower_bound, adapt_lower_bound: bool, bc1):
+    """MoMo's step size and next lower bound (optax.contrib's math); ``bc1 = 1 - b1^t`` for
+    MoMo-Adam, 1 for MoMo (where every factor and division by it is exact)."""
+    decay = 1 + alpha * weight_decay
+    if adapt_lower_bound:
+        cap = decay * (barf - gamma) + iprod
+        lb = jnp.where(cap < decay * bc1 * lb, jnp.maximum(cap / (2 * bc1 * decay), lower_bound), lb)
+    t1 = jnp.maximum(decay * (barf - bc1 * lb - gamma) + iprod, 0.0) / norm
+    t1 = jnp.where(norm <= jnp.finfo(float).eps, 0.0, t1)
+    tau = jnp.minimum(alpha / bc1, t1)
+    new_lb = jnp.maximum((barf + iprod - gamma - 0.5 * tau * norm) / bc1, lower_bound) if adapt_lower_bound else None
+    return tau, -(alpha * weight_decay) / decay, new_lb
+
+
 def _require_value(value, who: str):
     if value is None:
         raise ValueError(f"fromax.{who} needs the current loss: update(grads, state, params, value=loss) (see jax.value_and_grad)")
@@ -529,18 +537,11 @@ def momo(
         gp, norm, iprod = (_total(sums, k).astype(barf.dtype) for k in range(3))
         gamma = bt * state.gamma + (1 - bt) * gp
         alpha = value_at(learning_rate, state.count)
-        decay = 1 + alpha * weight_decay
-        lb = state.lb
-        if adapt_lower_bound:
-            cap = decay * (barf - gamma) + iprod
-            lb = jnp.where(cap < decay * state.lb, jnp.maximum(cap / (2 * decay), lower_bound), state.lb)
-        t1 = jnp.maximum(decay * (barf - lb - gamma) + iprod, 0.0) / norm
-        t1 = jnp.where(norm <= jnp.finfo(float).eps, 0.0, t1)
-        tau = jnp.minimum(alpha, t1)
-        coeffs = _family.rows(lv.n, lv.dtype, bt, -(alpha * weight_decay) / decay, tau)
+        tau, cp, new_lb = _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, state.lb, lower_bound, adapt_lower_bound, 1.0)
+        coeffs = _family.rows(lv.n, lv.dtype, bt, cp, tau)
         out, m = _family.update("momo", coeffs, [lv.g, lv.p, m], kernels=kernels, delta=delta)
-        new_lb = jnp.maximum(barf + iprod - gamma - 0.5 * tau * norm, lower_bound) if adapt_lower_bound else state.lb
-        return lv.tree(out), MomoState(lv.tree(m), barf, gamma, new_lb.astype(state.lb.dtype), optax.safe_increment(state.count))
+        new_lb = state.lb if new_lb is None else new_lb.astype(state.lb.dtype)
+        return lv.tree(out), MomoState(lv.tree(m), barf, gamma, new_lb, optax.safe_increment(state.count))
 
     return transformation(init_fn, apply)
 
@@ -609,19 +610,10 @@ def momo_adam(
         gamma = b1 * state.gamma + (1 - b1) * gp
         alpha = value_at(learning_rate, state.count)
         bc1 = jnp.asarray(1 - b1**count_inc, dtype)
-        decay = 1 + alpha * weight_decay
-        lb = state.lb
-        if adapt_lower_bound:
-            cap = decay * (barf - gamma) + iprod
-            lb = jnp.where(cap < decay * bc1 * state.lb, jnp.maximum(cap / (2 * bc1 * decay), lower_bound), state.lb)
-        t1 = jnp.maximum(decay * (barf - bc1 * lb - gamma) + iprod, 0.0) / norm
-        t1 = jnp.where(norm <= jnp.finfo(float).eps, 0.0, t1)
-        tau = jnp.minimum(alpha / bc1, t1)
-        coeffs = _family.rows(lv.n, lv.dtype, b1, b2, eps, bc2, -(alpha * weight_decay) / decay, tau)
+        tau, cp, new_lb = _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, state.lb, lower_bound, adapt_lower_bound, bc1)
+        coeffs = _family.rows(lv.n, lv.dtype, b1, b2, eps, bc2, cp, tau)
         out, m, v = _family.update("momo_adam", coeffs, [lv.g, lv.p, m, v], kernels=kernels, delta=delta)
-        new_lb = state.lb
-        if adapt_lower_bound:
-            new_lb = jnp.maximum((barf + iprod - gamma - 0.5 * tau * norm) / bc1, lower_bound)
-        return lv.tree(out), MomoAdamState(lv.tree(m), lv.tree(v), barf, gamma, new_lb.astype(dtype), count_inc)
+        new_lb = state.lb if new_lb is None else new_lb.astype(dtype)
+        return lv.tree(out), MomoAdamState(lv.tree(m), lv.tree(v), barf, gamma, new_lb, count_inc)
 
     return transformation(init_fn, apply)
