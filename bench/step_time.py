@@ -31,9 +31,11 @@ floor), and the 2-pass memory floor: 20 bytes per f32 parameter (read W, g twice
 over the streaming bandwidth of a large donated x*0.5 measured in this run (a device-to-device copy
 on a GPU); "fused bw / stream" is the fused step's achieved 2-pass bandwidth as a fraction of it.
 
---family: every optimizer of the family, fused `fromax.step` (donated) against its optax
-counterpart (jitted update + apply_updates, donated), standalone mode, one row per optimizer and
-preset. The hypergradient optimizers have no optax counterpart: they are timed against optax.adamw
+--family: every optimizer of the family, fused `fromax.step` against its optax counterpart (jitted
+update + apply_updates), params and state donated in both, in each --mode (in-graph: the scan above
+with the state in the carry, plus a plain SGD row: the loop's floor), one row per optimizer, preset
+and mode. In-graph, each run of the scan pays JAX's dispatch of every donated buffer once: with
+many tensors (many_small) use --scan 100 or more so that the per-step figure is the step's. The hypergradient optimizers have no optax counterpart: they are timed against optax.adamw
 (the step they extend).
 """
 
@@ -132,28 +134,34 @@ def time_standalone(tx, fused, params, grads, reps):
     return median_ms(samples), step.as_text()
 
 
-def time_in_graph(tx, fused, params, scan_steps, reps):
-    stepf = step_fn(tx, fused)
+def time_scan(step_gps, params, state, scan_steps, reps, donate_state):
+    """Median ms per step of scan_steps steps in one jitted lax.scan, and the compiled HLO. The
+    gradient is computed inside the loop, g = W * x_t + 1e-3 (see in-graph mode above);
+    ``step_gps(g, p, s) -> (p, s)``. Params (and the state, if ``donate_state``) are donated and
+    re-created outside the timed region."""
 
     def train(params, state, xs):
         def body(carry, x):
             p, s = carry
             g = jax.tree.map(lambda w: w * x + 1e-3, p)
-            return stepf(g, s, p), None
+            return step_gps(g, p, s), None
 
         return jax.lax.scan(body, (params, state), xs)[0]
 
-    state = tx.init(params)
     xs = jnp.linspace(0.5, 1.5, scan_steps, dtype=jnp.float32)
-    run = jax.jit(train, donate_argnums=(0,)).lower(params, state, xs).compile()
-    jax.block_until_ready(run(copy_tree(params), state, xs))
+    run = jax.jit(train, donate_argnums=(0, 1) if donate_state else (0,)).lower(params, state, xs).compile()
     samples = []
-    for _ in range(reps):
-        p = copy_tree(params)
+    for _ in range(reps + 1):  # the first call warms up
+        p, s = copy_tree(params), (copy_tree(state) if donate_state else state)
         t0 = time.perf_counter()
-        jax.block_until_ready(run(p, state, xs))
+        jax.block_until_ready(run(p, s, xs))
         samples.append((time.perf_counter() - t0) / scan_steps)
-    return median_ms(samples), run.as_text()
+    return median_ms(samples[1:]), run.as_text()
+
+
+def time_in_graph(tx, fused, params, scan_steps, reps):
+    stepf = step_fn(tx, fused)
+    return time_scan(lambda g, p, s: stepf(g, s, p), params, tx.init(params), scan_steps, reps, donate_state=False)
 
 
 def param_sized_copies(hlo: str, params) -> int:
@@ -304,37 +312,50 @@ def family():
     }
 
 
-def time_family_step(tx, fused, params, grads, reps):
-    """Median ms of one jitted, donated step (params and state donated, re-created outside the timed
-    region), and the number of fromax custom calls in its compiled HLO.
+def family_step_fn(tx, fused):
+    """``step(g, p, s) -> (p, s)``: the fused ``fromax.step`` or optax's update + apply_updates.
 
     The step takes (grads, params, state) and returns (params, state): JAX pairs donated inputs with
     outputs of the same shape in order, so the donated arguments are in the order of the outputs
     (with (grads, state, params) the first moment's buffers would be paired with the new params and
-    XLA would copy every state tensor)."""
+    XLA would copy every state tensor). ``value`` is the loss MoMo needs (ignored by the others)."""
     if fused:
-        fn = lambda g, p, s: fromax.step(tx, g, s, p, value=jnp.float32(1.0))  # noqa: E731
-    else:
+        return lambda g, p, s: fromax.step(tx, g, s, p, value=jnp.float32(1.0))
 
-        def fn(g, p, s):
-            u, s = optax.with_extra_args_support(tx).update(g, s, p, value=jnp.float32(1.0))
-            return optax.apply_updates(p, u), s
+    def step(g, p, s):
+        u, s = optax.with_extra_args_support(tx).update(g, s, p, value=jnp.float32(1.0))
+        return optax.apply_updates(p, u), s
 
+    return step
+
+
+def count_calls(hlo: str) -> int:
+    return len(re.findall(r"custom_call_target=\"fromax_", hlo))
+
+
+def time_family_standalone(tx, fused, params, grads, reps):
+    """Median ms of one jitted step, params and state donated (re-created outside the timed region),
+    and the compiled HLO."""
     state0 = tx.init(params)
-    step = jax.jit(fn, donate_argnums=(1, 2)).lower(grads, params, state0).compile()
+    step = jax.jit(family_step_fn(tx, fused), donate_argnums=(1, 2)).lower(grads, params, state0).compile()
     samples = []
     for _ in range(reps + 1):
         p, s = copy_tree(params), copy_tree(state0)
         t0 = time.perf_counter()
         jax.block_until_ready(step(grads, p, s))
         samples.append(time.perf_counter() - t0)
-    calls = len(re.findall(r"custom_call_target=\"fromax_", step.as_text()))
-    return median_ms(samples[1:]), calls
+    return median_ms(samples[1:]), step.as_text()
+
+
+def time_family_in_graph(tx, fused, params, scan_steps, reps):
+    """time_scan of the family step, params and state donated (the state in the scan's carry)."""
+    return time_scan(family_step_fn(tx, fused), params, tx.init(params), scan_steps, reps, donate_state=True)
 
 
 def main_family(args):
     presets = load_presets(args.shapes)
     chosen = [o for o in args.optimizers.split(",") if o]
+    modes = args.mode.split(",")
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} host cores); kernels: {fromax.kernel_platforms()}")
     rows = []
     for preset in args.presets.split(","):
@@ -343,19 +364,30 @@ def main_family(args):
         n = sum(int(np.prod(s)) for s in shapes)
         reps = reps_for(n, args.reps)
         print(f"\n{preset}: {len(shapes)} tensors, {n:,} params")
+        if "in-graph" in modes:
+            # The floor of in-graph mode: the same loop (gradients computed in it) with p - lr g.
+            floor, _ = time_family_in_graph(sgd(), False, params, args.scan, max(3, reps // 3))
+            rows.append((preset, "in-graph", "sgd (floor: gradient + p - lr g)", floor, float("nan"), 0, 0))
+            print(f"  {'sgd (floor: gradient + p - lr g)':42s} in-graph   {floor:9.2f} ms", flush=True)
         for name, (ours, theirs) in family().items():
             if chosen and name.split(" ")[0] not in chosen:
                 continue
-            t_ours, calls = time_family_step(ours, True, params, grads, reps)
-            t_theirs, _ = time_family_step(theirs, False, params, grads, reps)
-            rows.append((preset, name, t_ours, t_theirs, calls))
-            print(f"  {name:42s} fromax {t_ours:9.2f} ms  optax {t_theirs:9.2f} ms  optax / fromax = {t_theirs / t_ours:6.2f}x  "
-                  f"({calls} fromax calls)", flush=True)
+            for mode in modes:
+                if mode == "standalone":
+                    t_ours, hlo = time_family_standalone(ours, True, params, grads, reps)
+                    t_theirs, _ = time_family_standalone(theirs, False, params, grads, reps)
+                else:
+                    t_ours, hlo = time_family_in_graph(ours, True, params, args.scan, max(3, reps // 3))
+                    t_theirs, _ = time_family_in_graph(theirs, False, params, args.scan, max(3, reps // 3))
+                calls, copies = count_calls(hlo), param_sized_copies(hlo, params)
+                rows.append((preset, mode, name, t_ours, t_theirs, calls, copies))
+                print(f"  {name:42s} {mode:10s} fromax {t_ours:9.2f} ms  optax {t_theirs:9.2f} ms  optax / fromax = "
+                      f"{t_theirs / t_ours:6.2f}x  ({calls} fromax calls, {copies} param-sized copies)", flush=True)
     print()
-    print("| preset | optimizer | fromax fused (ms) | optax (ms) | optax / fromax | fromax custom calls |")
-    print("|---|---|---|---|---|---|")
-    for preset, name, a, b, calls in rows:
-        print(f"| {preset} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {calls} |")
+    print("| preset | mode | optimizer | fromax fused (ms) | optax (ms) | optax / fromax | fromax calls | fromax param-sized copies |")
+    print("|---|---|---|---|---|---|---|---|")
+    for preset, mode, name, a, b, calls, copies in rows:
+        print(f"| {preset} | {mode} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {calls} | {copies} |")
 
 
 def report(row):

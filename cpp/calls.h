@@ -11,6 +11,13 @@ namespace fromax {
 
 inline bool IsAcc(ffi::DataType d) { return d == ffi::DataType::F32 || d == ffi::DataType::F64; }
 
+// The compile-time guard of every target that writes results over its operands (axpby, fromage,
+// the elementwise updates): operand 0 repeated as operand 1, and a result 0 that XLA aliases to
+// operand 0 and the kernel never writes. It exists only to keep XLA's fusion pass from an
+// O(aliases x operands) walk per gradient (python/fromax/_primitives.py, _lower, says how).
+using CompileGuard = ffi::AnyBuffer;
+using CompileGuardResult = ffi::Result<ffi::AnyBuffer>;
+
 // fromax_sums(a_0.., [b_0..]) -> sums (segments, n, 1 | 3) in the f32 / f64 accumulator dtype.
 inline ffi::Error PrepareSums(const ffi::RemainingArgs& args, const ffi::AnyBuffer& sums, int64_t segments,
                               int64_t streams, Table* table) {
@@ -22,7 +29,7 @@ inline ffi::Error PrepareSums(const ffi::RemainingArgs& args, const ffi::AnyBuff
   return ffi::Error::Success();
 }
 
-// fromax_axpby(coeffs (segments, n, 2), x_0.., y_0..) -> x_0'.. (out_t = c[t,0] x_t + c[t,1] y_t).
+// fromax_axpby(coeffs (segments, n, 2), guard, x_0.., y_0..) -> guard', x_0'.. (out_t = c[t,0] x_t + c[t,1] y_t).
 inline ffi::Error PrepareAxpby(const ffi::AnyBuffer& coeffs, const ffi::RemainingArgs& args,
                                const ffi::RemainingRets& rets, int64_t segments, Table* table) {
   if (!IsAcc(coeffs.element_type())) return Invalid("coefficients must be f32 or f64");
@@ -31,7 +38,7 @@ inline ffi::Error PrepareAxpby(const ffi::AnyBuffer& coeffs, const ffi::Remainin
   return ffi::Error::Success();
 }
 
-// fromax_fromage(lr, p_bound, init_norms (n,), w_0.., g_0..) -> w_0'.. (W_new, or W_new - W).
+// fromax_fromage(lr, guard, p_bound, init_norms (n,), w_0.., g_0..) -> guard', w_0'.. (W_new, or W_new - W).
 inline ffi::Error PrepareFromage(const ffi::AnyBuffer& lr, const ffi::AnyBuffer& p_bound,
                                  const ffi::AnyBuffer& init_norms, const ffi::RemainingArgs& args,
                                  const ffi::RemainingRets& rets, Table* table) {

@@ -13,9 +13,14 @@
 // a small buffer (one dtype dispatch per stream per block), the functor runs on the buffers (a
 // plain loop the compiler vectorises), and results are rounded back. A result may alias a stream:
 // a block is read whole before it is written.
+//
+// Those loops (element_ranges.inc) are compiled for x86-64's baseline (SSE2), AVX2 and AVX-512,
+// and each call runs the widest the host supports (HostIsa): a wheel built for any x86-64 still
+// uses the vector width of the machine it runs on, as XLA's own generated code does.
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "dtypes.h"
@@ -37,104 +42,84 @@ struct SumRow {
   }
 };
 
-template <class Acc, class T>
-inline void LoadAs(const char* base, int64_t begin, int64_t count, Acc* dst) {
-  const T* src = reinterpret_cast<const T*>(base) + begin;
-  for (int64_t i = 0; i < count; ++i) dst[i] = Load<Acc>(src[i]);
+}  // namespace fromax
+
+// ---- the element loops, once per instruction set ---------------------------------------------------
+#define FROMAX_ISA baseline
+#include "element_ranges.inc"
+#undef FROMAX_ISA
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FROMAX_X86_MULTIVERSION 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define FROMAX_ISA avx2
+#include "element_ranges.inc"
+#undef FROMAX_ISA
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+#define FROMAX_ISA avx512
+#include "element_ranges.inc"
+#undef FROMAX_ISA
+#pragma GCC pop_options
+#endif
+
+namespace fromax {
+
+enum class Isa { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// The widest instruction set both the CPU (and OS) support and FROMAX_CPU_ISA allows
+// ("baseline", "avx2" or "avx512": a cap, for comparing the copies), decided once per process.
+inline Isa HostIsa() {
+  static const Isa isa = [] {
+    Isa best = Isa::kBaseline;
+#if FROMAX_X86_MULTIVERSION
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::kAvx2;
+    if (best == Isa::kAvx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+      best = Isa::kAvx512;
+#endif
+    const char* cap = std::getenv("FROMAX_CPU_ISA");
+    if (cap != nullptr && std::strcmp(cap, "baseline") == 0) return Isa::kBaseline;
+    if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && best > Isa::kAvx2) return Isa::kAvx2;
+    return best;
+  }();
+  return isa;
 }
 
-template <class Acc>
-inline void LoadBlock(const char* base, ffi::DataType d, int64_t begin, int64_t count, Acc* dst) {
-  switch (d) {
-    case ffi::DataType::F32: return LoadAs<Acc, float>(base, begin, count, dst);
-    case ffi::DataType::F64: return LoadAs<Acc, double>(base, begin, count, dst);
-    case ffi::DataType::BF16: return LoadAs<Acc, bf16>(base, begin, count, dst);
-    default: return LoadAs<Acc, f16>(base, begin, count, dst);  // BuildStreams admits floats only
-  }
+inline const char* IsaName(Isa isa) {
+  return isa == Isa::kAvx512 ? "avx512" : isa == Isa::kAvx2 ? "avx2" : "baseline";
 }
 
-template <class Acc, class T>
-inline void StoreAs(char* base, int64_t begin, int64_t count, const Acc* src) {
-  T* dst = reinterpret_cast<T*>(base) + begin;
-  for (int64_t i = 0; i < count; ++i) dst[i] = Store<T>(src[i]);
-}
-
-template <class Acc>
-inline void StoreBlock(char* base, ffi::DataType d, int64_t begin, int64_t count, const Acc* src) {
-  switch (d) {
-    case ffi::DataType::F32: return StoreAs<Acc, float>(base, begin, count, src);
-    case ffi::DataType::F64: return StoreAs<Acc, double>(base, begin, count, src);
-    case ffi::DataType::BF16: return StoreAs<Acc, bf16>(base, begin, count, src);
-    default: return StoreAs<Acc, f16>(base, begin, count, src);
-  }
-}
-
-// Sums of F's terms over [begin, end) of entry t: each element's terms go to lane i % kSumLanes in
-// Acc within a block, blocks are added in f64, lanes combined pairwise: a fixed order.
 template <class F, class Acc>
-SumRow<F::kSums> ReduceRange(const StreamTable& tb, const Acc* c, int64_t t, int64_t begin, int64_t end) {
-  constexpr int kIn = F::kIn, kSums = F::kSums;
-  double total[kSums][kSumLanes] = {};
-  alignas(64) Acc buf[kIn][kLoad];
-  for (int64_t block = begin; block < end; block += kLoad) {
-    const int64_t count = block + kLoad < end ? kLoad : end - block;
-    for (int k = 0; k < kIn; ++k) LoadBlock<Acc>(tb.in[t * kIn + k], tb.in_type[t * kIn + k], block, count, buf[k]);
-    Acc lane[kSums][kSumLanes] = {};
-    int64_t i = 0;
-    auto element = [&](int64_t e, int l) {
-      Acc x[kIn], s[kSums];
-#pragma GCC unroll 8
-      for (int k = 0; k < kIn; ++k) x[k] = buf[k][e];
-      F::Reduce(c, x, s);
-#pragma GCC unroll 8
-      for (int r = 0; r < kSums; ++r) lane[r][l] += s[r];
-    };
-    for (; i + kSumLanes <= count; i += kSumLanes) {
-#pragma GCC unroll 8
-      for (int l = 0; l < kSumLanes; ++l) element(i + l, l);
-    }
-    for (int l = 0; i < count; ++i, ++l) element(i, l);
-    for (int r = 0; r < kSums; ++r)
-      for (int l = 0; l < kSumLanes; ++l) total[r][l] += double(lane[r][l]);
-  }
-  SumRow<kSums> row;
-  for (int r = 0; r < kSums; ++r) {
-    for (int width = kSumLanes / 2; width > 0; width /= 2)
-      for (int l = 0; l < width; ++l) total[r][l] += total[r][l + width];
-    row.v[r] = total[r][0];
-  }
-  return row;
+SumRow<F::kSums> ReduceRange(Isa isa, const StreamTable& tb, const Acc* c, int64_t t, int64_t begin, int64_t end) {
+#if FROMAX_X86_MULTIVERSION
+  if (isa == Isa::kAvx512) return avx512::ReduceRange<F, Acc>(tb, c, t, begin, end);
+  if (isa == Isa::kAvx2) return avx2::ReduceRange<F, Acc>(tb, c, t, begin, end);
+#endif
+  (void)isa;
+  return baseline::ReduceRange<F, Acc>(tb, c, t, begin, end);
 }
 
 template <class F, class Acc, bool kDelta>
-void UpdateRange(const StreamTable& tb, const Acc* c, int64_t t, int64_t begin, int64_t end) {
-  constexpr int kIn = F::kIn, kOut = F::kOut;
-  alignas(64) Acc buf[kIn][kLoad];
-  alignas(64) Acc res[kOut][kLoad];
-  for (int64_t block = begin; block < end; block += kLoad) {
-    const int64_t count = block + kLoad < end ? kLoad : end - block;
-    for (int k = 0; k < kIn; ++k) LoadBlock<Acc>(tb.in[t * kIn + k], tb.in_type[t * kIn + k], block, count, buf[k]);
-    // The stream loops are unrolled so that the element loop is one straight body GCC vectorises.
-#pragma GCC ivdep
-    for (int64_t i = 0; i < count; ++i) {
-      Acc x[kIn], y[kOut];
-#pragma GCC unroll 8
-      for (int k = 0; k < kIn; ++k) x[k] = buf[k][i];
-      F::Update(c, x, y);
-      if constexpr (!kDelta) y[0] += x[F::kParam];
-#pragma GCC unroll 8
-      for (int j = 0; j < kOut; ++j) res[j][i] = y[j];
-    }
-    for (int j = 0; j < kOut; ++j) StoreBlock<Acc>(tb.out[t * kOut + j], tb.out_type[t * kOut + j], block, count, res[j]);
-  }
+void UpdateRange(Isa isa, const StreamTable& tb, const Acc* c, int64_t t, int64_t begin, int64_t end) {
+#if FROMAX_X86_MULTIVERSION
+  if (isa == Isa::kAvx512) return avx512::UpdateRange<F, Acc, kDelta>(tb, c, t, begin, end);
+  if (isa == Isa::kAvx2) return avx2::UpdateRange<F, Acc, kDelta>(tb, c, t, begin, end);
+#endif
+  (void)isa;
+  return baseline::UpdateRange<F, Acc, kDelta>(tb, c, t, begin, end);
 }
 
 // coeffs: kCoeffs per entry. sums: kSums per entry (written).
 template <class F, class Acc>
 void RunReduce(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* coeffs, Acc* sums) {
+  const Isa isa = HostIsa();
   RunEngine</*kReduce=*/true, /*kUpdate=*/false>(
       pool, tb.lengths,
-      [&](int64_t t, int64_t b, int64_t e) { return ReduceRange<F, Acc>(tb, coeffs + t * F::kCoeffs, t, b, e); },
+      [&](int64_t t, int64_t b, int64_t e) { return ReduceRange<F, Acc>(isa, tb, coeffs + t * F::kCoeffs, t, b, e); },
       [&](int64_t t, const SumRow<F::kSums>& s) {
         for (int r = 0; r < F::kSums; ++r) sums[t * F::kSums + r] = Acc(s.v[r]);
       },
@@ -143,9 +128,10 @@ void RunReduce(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* coeffs, 
 
 template <class F, class Acc, bool kDelta>
 void RunUpdate(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* coeffs) {
+  const Isa isa = HostIsa();
   RunEngine</*kReduce=*/false, /*kUpdate=*/true>(
       pool, tb.lengths, [](int64_t, int64_t, int64_t) { return SumRow<1>{}; }, [](int64_t, const SumRow<1>&) {},
-      [&](int64_t t, int64_t b, int64_t e) { UpdateRange<F, Acc, kDelta>(tb, coeffs + t * F::kCoeffs, t, b, e); });
+      [&](int64_t t, int64_t b, int64_t e) { UpdateRange<F, Acc, kDelta>(isa, tb, coeffs + t * F::kCoeffs, t, b, e); });
 }
 
 }  // namespace fromax

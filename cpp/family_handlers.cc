@@ -2,7 +2,7 @@
 // engine (elementwise.h) plus that functor.
 //
 //   fromax_<reduce>(coeffs (S, n, kCoeffs), streams...; segments)        -> sums (S, n, kSums)
-//   fromax_<update>(coeffs (S, n, kCoeffs), streams...; segments, delta) -> kOut lists of n tensors
+//   fromax_<update>(coeffs, guard, streams...; segments, delta) -> guard', kOut lists of n tensors
 //
 // coeffs carries every hyperparameter as data (never an attribute), so changing one never
 // recompiles; delta = 1 returns the parameter increment (the optax contract), 0 the new parameter.
@@ -41,8 +41,8 @@ void DispatchUpdate(ffi::ThreadPool* pool, const StreamTable& tb, const ffi::Any
 }
 
 template <class F>
-ffi::Error UpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, ffi::RemainingArgs args, ffi::RemainingRets rets,
-                      int64_t segments, int64_t delta) {
+ffi::Error UpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard, ffi::RemainingArgs args,
+                      CompileGuardResult, ffi::RemainingRets rets, int64_t segments, int64_t delta) {
   const ffi::DataType acc = coeffs.element_type();
   if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
   StreamTable tb;
@@ -74,9 +74,13 @@ namespace ffi = xla::ffi;
                                 ffi::Ffi::Bind()                                                    \
                                     .Ctx<ffi::ThreadPool>()                                         \
                                     .Arg<ffi::AnyBuffer>()                                          \
+                                    .Arg<fromax::CompileGuard>()                                    \
                                     .RemainingArgs()                                                \
+                                    .Ret<ffi::AnyBuffer>()                                          \
                                     .RemainingRets()                                                \
                                     .Attr<int64_t>("segments")                                      \
                                     .Attr<int64_t>("delta"));
 
 FROMAX_FUNCTORS(FROMAX_DEFINE_REDUCE, FROMAX_DEFINE_UPDATE)
+
+extern "C" const char* fromax_cpu_isa() { return fromax::IsaName(fromax::HostIsa()); }

@@ -87,8 +87,8 @@ void RunAxpby(ffi::ThreadPool* pool, const Table& table, const Acc* coeffs) {
       [&](int64_t t, int64_t b, int64_t e) { UpdateEntry<Acc>(table, t, coeffs[2 * t], coeffs[2 * t + 1], b, e); });
 }
 
-ffi::Error AxpbyImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, ffi::RemainingArgs args,
-                     ffi::RemainingRets rets, int64_t segments) {
+ffi::Error AxpbyImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard, ffi::RemainingArgs args,
+                     CompileGuardResult, ffi::RemainingRets rets, int64_t segments) {
   Table table;
   if (ffi::Error e = PrepareAxpby(coeffs, args, rets, segments, &table); e.failure()) return e;
   if (coeffs.element_type() == ffi::DataType::F64) {
@@ -110,8 +110,9 @@ void RunFromage(ffi::ThreadPool* pool, const Table& table, const FromageCoeffici
       [&](int64_t t, int64_t b, int64_t e) { UpdateEntry<Acc>(table, t, ca[t], cb[t], b, e); });
 }
 
-ffi::Error FromageImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer p_bound, ffi::AnyBuffer init_norms,
-                       ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t delta) {
+ffi::Error FromageImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, CompileGuard, ffi::AnyBuffer p_bound,
+                       ffi::AnyBuffer init_norms, ffi::RemainingArgs args, CompileGuardResult, ffi::RemainingRets rets,
+                       int64_t delta) {
   Table table;
   if (ffi::Error e = PrepareFromage(lr, p_bound, init_norms, args, rets, &table); e.failure()) return e;
   if (lr.element_type() == ffi::DataType::F64) {
@@ -143,7 +144,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_axpby_cpu, fromax::AxpbyImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::AnyBuffer>()
+                                  .Arg<fromax::CompileGuard>()
                                   .RemainingArgs()
+                                  .Ret<ffi::AnyBuffer>()
                                   .RemainingRets()
                                   .Attr<int64_t>("segments"));
 
@@ -151,8 +154,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_fromage_cpu, fromax::FromageImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::AnyBuffer>()
+                                  .Arg<fromax::CompileGuard>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()
                                   .RemainingArgs()
+                                  .Ret<ffi::AnyBuffer>()
                                   .RemainingRets()
                                   .Attr<int64_t>("delta"));

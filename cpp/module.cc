@@ -14,6 +14,7 @@ XLA_FFI_Error* fromax_fromage_cpu(XLA_FFI_CallFrame*);
 #define FROMAX_DECLARE(name, F) XLA_FFI_Error* fromax_##name##_cpu(XLA_FFI_CallFrame*);
 FROMAX_FUNCTORS(FROMAX_DECLARE, FROMAX_DECLARE)
 #undef FROMAX_DECLARE
+const char* fromax_cpu_isa();  // family_handlers.cc
 }
 
 template <class Fn>
@@ -32,5 +33,7 @@ NB_MODULE(_fromax_cpu, m) {
 #undef FROMAX_EXPORT
     return d;
   });
+  // The instruction set the elementwise engine's loops run with here (cpp/elementwise.h, HostIsa).
+  m.def("cpu_isa", [] { return fromax_cpu_isa(); });
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
 }

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "calls.h"
+#include "launch.cuh"
+#include "upload.cuh"
 #include "fromage.h"
 #include "kernels.cuh"
 #include "table.h"
@@ -21,12 +23,6 @@ namespace fromax::cuda {
 namespace {
 
 namespace ffi = xla::ffi;
-
-ffi::Error CudaError(cudaError_t err, const char* what) {
-  return ffi::Error(ffi::ErrorCode::kInternal, std::string("fromax: ") + what + ": " + cudaGetErrorString(err));
-}
-
-size_t AlignUp(size_t n) { return (n + 255) & ~size_t{255}; }
 
 // The device-side plan of one call, in one scratch allocation:
 // [entries | chunks | partials (3 doubles per chunk) | coefficients (2 Acc per entry)].
@@ -43,39 +39,21 @@ ffi::Error Upload(const Table& table, size_t acc_size, cudaStream_t stream, ffi:
   const int64_t n = table.size();
   int64_t num_chunks = 0;
   for (int64_t t = 0; t < n; ++t) num_chunks += (table.lengths[t] + kChunk - 1) / kChunk;
-  if (num_chunks > INT32_MAX) return Invalid("too many chunks in one call");
-  plan->num_entries = n;
-  plan->num_chunks = num_chunks;
-  const size_t entries_bytes = AlignUp(n * sizeof(Entry));
-  const size_t chunks_bytes = AlignUp(num_chunks * sizeof(ChunkRef));
-  const size_t partial_bytes = AlignUp(num_chunks * 3 * sizeof(double));
-  const size_t coeff_bytes = AlignUp(n * 2 * acc_size);
-  const size_t total = entries_bytes + chunks_bytes + partial_bytes + coeff_bytes;
-  if (total == 0) return ffi::Error::Success();
-  std::optional<void*> memory = scratch.Allocate(total, 256);
-  if (!memory.has_value()) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "fromax: scratch allocation failed");
-  char* base = static_cast<char*>(*memory);
-  plan->entries = reinterpret_cast<Entry*>(base);
-  plan->chunks = reinterpret_cast<ChunkRef*>(base + entries_bytes);
-  plan->partials = reinterpret_cast<double*>(base + entries_bytes + chunks_bytes);
-  plan->coeffs = base + entries_bytes + chunks_bytes + partial_bytes;
-  // The table is written once, straight into the host image of [entries | chunks].
-  std::vector<char> staging(entries_bytes + chunks_bytes);
-  Entry* entries = reinterpret_cast<Entry*>(staging.data());
-  ChunkRef* chunks = reinterpret_cast<ChunkRef*>(staging.data() + entries_bytes);
-  int32_t next_chunk = 0;
-  for (int64_t t = 0; t < n; ++t) {
-    const int32_t num = int32_t((table.lengths[t] + kChunk - 1) / kChunk);
-    new (&entries[t]) Entry{table.x[t], table.y[t], table.out[t], table.lengths[t], int32_t(table.tx[t]),
-                       int32_t(table.ty[t]), next_chunk, num};
-    for (int32_t c = 0; c < num; ++c) new (&chunks[next_chunk++]) ChunkRef{int32_t(t), c};
+  DeviceTable<Entry> device;
+  auto make_entry = [&](int64_t t, int32_t first, int32_t num) {
+    return Entry{table.x[t], table.y[t], table.out[t], table.lengths[t], int32_t(table.tx[t]), int32_t(table.ty[t]), first, num};
+  };
+  if (ffi::Error e = UploadTable(table.lengths, {size_t(num_chunks) * 3 * sizeof(double), size_t(n) * 2 * acc_size}, stream,
+                                 scratch, make_entry, &device);
+      e.failure())
+    return e;
+  *plan = DevicePlan{device.entries, device.chunks, nullptr, nullptr, device.num_entries, device.num_chunks};
+  if (!device.extra.empty()) {
+    plan->partials = reinterpret_cast<double*>(device.extra[0]);
+    plan->coeffs = device.extra[1];
   }
-  // From pageable memory: staged before the call returns, ordered on the stream, no device sync.
-  cudaError_t err = cudaMemcpyAsync(base, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream);
-  return err == cudaSuccess ? ffi::Error::Success() : CudaError(err, "uploading the tensor table");
+  return ffi::Error::Success();
 }
-
-int64_t Blocks(int64_t work) { return work < (int64_t{1} << 20) ? work : (int64_t{1} << 20); }
 
 template <class Acc, bool kWithB>
 void LaunchReduce(const DevicePlan& plan, cudaStream_t stream) {
@@ -125,11 +103,6 @@ struct FromageFinish {  // fromax_fromage: coefficients from the shared functor,
   }
 };
 
-ffi::Error LastError(const char* what) {
-  cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? ffi::Error::Success() : CudaError(err, what);
-}
-
 // ---- handlers ----------------------------------------------------------------------------------------
 ffi::Error SumsImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::RemainingArgs args,
                     ffi::Result<ffi::AnyBuffer> sums, int64_t segments, int64_t streams) {
@@ -149,8 +122,8 @@ ffi::Error SumsImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::Rem
   return LastError("fromax_sums launch");
 }
 
-ffi::Error AxpbyImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs,
-                     ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t segments) {
+ffi::Error AxpbyImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs, CompileGuard,
+                     ffi::RemainingArgs args, CompileGuardResult, ffi::RemainingRets rets, int64_t segments) {
   Table table;
   if (ffi::Error e = PrepareAxpby(coeffs, args, rets, segments, &table); e.failure()) return e;
   DevicePlan plan;
@@ -164,8 +137,9 @@ ffi::Error AxpbyImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::An
   return LastError("fromax_axpby launch");
 }
 
-ffi::Error FromageImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer lr, ffi::AnyBuffer p_bound,
-                       ffi::AnyBuffer init_norms, ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t delta) {
+ffi::Error FromageImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer lr, CompileGuard,
+                       ffi::AnyBuffer p_bound, ffi::AnyBuffer init_norms, ffi::RemainingArgs args, CompileGuardResult,
+                       ffi::RemainingRets rets, int64_t delta) {
   Table table;
   if (ffi::Error e = PrepareFromage(lr, p_bound, init_norms, args, rets, &table); e.failure()) return e;
   DevicePlan plan;
@@ -204,7 +178,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_axpby_cuda, fromax::cuda::AxpbyImpl,
                                   .Ctx<ffi::PlatformStream<cudaStream_t>>()
                                   .Ctx<ffi::ScratchAllocator>()
                                   .Arg<ffi::AnyBuffer>()
+                                  .Arg<fromax::CompileGuard>()
                                   .RemainingArgs()
+                                  .Ret<ffi::AnyBuffer>()
                                   .RemainingRets()
                                   .Attr<int64_t>("segments"));
 
@@ -213,8 +189,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_fromage_cuda, fromax::cuda::FromageImpl,
                                   .Ctx<ffi::PlatformStream<cudaStream_t>>()
                                   .Ctx<ffi::ScratchAllocator>()
                                   .Arg<ffi::AnyBuffer>()
+                                  .Arg<fromax::CompileGuard>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()
                                   .RemainingArgs()
+                                  .Ret<ffi::AnyBuffer>()
                                   .RemainingRets()
                                   .Attr<int64_t>("delta"));

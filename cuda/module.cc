@@ -2,6 +2,7 @@
 // fromax/_ffi.py for platform "CUDA" when JAX runs on an NVIDIA GPU.
 #include <nanobind/nanobind.h>
 
+#include "functors/list.h"
 #include "xla/ffi/api/c_api.h"
 
 namespace nb = nanobind;
@@ -10,6 +11,9 @@ extern "C" {
 XLA_FFI_Error* fromax_sums_cuda(XLA_FFI_CallFrame*);
 XLA_FFI_Error* fromax_axpby_cuda(XLA_FFI_CallFrame*);
 XLA_FFI_Error* fromax_fromage_cuda(XLA_FFI_CallFrame*);
+#define FROMAX_DECLARE(name, F) XLA_FFI_Error* fromax_##name##_cuda(XLA_FFI_CallFrame*);
+FROMAX_FUNCTORS(FROMAX_DECLARE, FROMAX_DECLARE)
+#undef FROMAX_DECLARE
 }
 
 NB_MODULE(_fromax_cuda, m) {
@@ -18,6 +22,9 @@ NB_MODULE(_fromax_cuda, m) {
     d["fromax_sums"] = nb::capsule(reinterpret_cast<void*>(fromax_sums_cuda));
     d["fromax_axpby"] = nb::capsule(reinterpret_cast<void*>(fromax_axpby_cuda));
     d["fromax_fromage"] = nb::capsule(reinterpret_cast<void*>(fromax_fromage_cuda));
+#define FROMAX_EXPORT(name, F) d["fromax_" #name] = nb::capsule(reinterpret_cast<void*>(fromax_##name##_cuda));
+    FROMAX_FUNCTORS(FROMAX_EXPORT, FROMAX_EXPORT)
+#undef FROMAX_EXPORT
     return d;
   });
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);

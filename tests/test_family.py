@@ -290,3 +290,21 @@ def test_custom_calls_per_step_do_not_grow_with_the_leaves(name):
     for fused in (True, False):
         few, many = fromax_calls(make("ffi"), 3, fused), fromax_calls(make("ffi"), 60, fused)
         assert 1 <= few == many <= 3, (fused, few, many)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_donated_fused_step_copies_no_tensor(name):
+    """Params and state donated in output order: every tensor result is written over its input.
+    A leaf-sized copy would mean a pass over memory XLA added (a reduction reading a state tensor
+    that the update then overwrites with no order between them, or a wrapped base's state not
+    written in place)."""
+    make, _, needs_value = CASES[name]
+    tx = make("ffi")
+    shapes = [(37, 3), (111,)]
+    params = {f"p{i}": jnp.full(s, 0.5, jnp.float32) for i, s in enumerate(shapes)}
+    grads = jax.tree.map(lambda p: p * 0.1, params)
+    extra = {"value": jnp.float32(1.0)} if needs_value else {}
+    fn = lambda g, p, s: fromax.step(tx, g, s, p, **extra)  # noqa: E731
+    hlo = jax.jit(fn, donate_argnums=(1, 2)).lower(grads, params, tx.init(params)).compile().as_text()
+    copied = re.findall(r"= f32\[(37,3|111)\]\{[^}]*\} copy\(", hlo)
+    assert copied == [], copied

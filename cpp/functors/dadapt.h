@@ -45,9 +45,12 @@ struct DAdaptSums {
 
 // D-Adapt AdamW step: m' = b1 m + (1 - b1) dlr g, v' = b2 v + (1 - b2) g^2, s' as above,
 // dp = -wd * dlr * p - m' / (sqrt(v') + eps).
-// in: g, p, m, v, s. out: dp, m', v', s'. c: b1, b2, sb2, dlr, eps, wd.
+// in: g, p, m, v, s. out: dp, m', v', s'. c: b1, b2, sb2, dlr, eps, wd, d_new.
+// d_new (the D estimate from this step's DAdaptSums) is unused by the math: the step uses the
+// previous estimate. It is there so that the update depends on the reduction, which reads the
+// s and v the update then overwrites; without that order XLA copies both first.
 struct DAdapt {
-  static constexpr int kIn = 5, kOut = 4, kParam = 1, kCoeffs = 6;
+  static constexpr int kIn = 5, kOut = 4, kParam = 1, kCoeffs = 7;
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
     const Acc g = x[0];

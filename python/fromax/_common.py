@@ -11,7 +11,7 @@ import numpy as np
 import optax
 
 from fromax import _ffi
-from fromax._family import coeff_dtype
+from fromax._family import STATE_IN_PLACE, coeff_dtype
 from fromax._functors import FUNCTORS
 from fromax._validate import leaves_with_paths, matching_leaves
 
@@ -103,8 +103,21 @@ def transformation(init_fn: Callable, apply: Callable) -> optax.GradientTransfor
     def fused_step(grads: Any, state: Any, params: Any, **extra_args: Any):
         return apply(grads, state, params, False, **extra_args)
 
+    def update_state_in_place(updates: Any, state: Any, params: Any = None, **extra_args: Any):
+        return apply(updates, state, params, STATE_IN_PLACE, **extra_args)
+
     update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step
+    update_fn.fromax_update_state_in_place = update_state_in_place  # type: ignore[attr-defined]  # see base_update
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def base_update(base: optax.GradientTransformation, delta: bool | int) -> Callable:
+    """The update a wrapper (mechanize, schedule_free) calls on its base: inside the wrapper's fused
+    step (``delta`` False or STATE_IN_PLACE: the state is donated) a fromax base writes its state in
+    place, as the fused step does; otherwise, or for any other base, ``base.update``."""
+    if delta == 1:  # the optax contract (True)
+        return base.update
+    return getattr(base.update, "fromax_update_state_in_place", base.update)
 
 
 def adam_columns(b1, b2, eps, eps_root, count_inc: Array, nesterov: bool) -> list:

@@ -32,6 +32,11 @@ from fromax.reference import acc_dtype
 Array = jax.Array
 Streams = Sequence[Sequence[Array]]
 
+# The `delta` of an update: False (the fused step: new params, every result in place), True (the
+# optax contract: an increment, fresh buffers) or STATE_IN_PLACE (an increment, with the state
+# results written over their state streams: a base transformation inside a fused, donated step).
+STATE_IN_PLACE = 2
+
 
 # ---- primitives: one per functor, named after its FFI target ---------------------------------------
 @functools.lru_cache(maxsize=None)
@@ -46,20 +51,20 @@ def primitive(functor: Functor):
 
         return make_primitive(functor.target, avals, lambda n_ops, n_res, **params: None)
 
-    def avals(coeffs, *tensors, segments: int, delta: int):
+    def avals(coeffs, *tensors, segments: int, delta: int, _state_in_place: int):
         n = len(tensors) // functor.n_in
         return [tensors[r * n + i].update(weak_type=False) for r in functor.replaces for i in range(n)]
 
-    def aliases(n_ops, n_res, *, delta: int, **params):
+    def aliases(n_ops, n_res, *, delta: int, _state_in_place: int, **params):
         # The fused step (delta=0) writes every result over the stream it replaces, so a donated
         # step runs in place; the optax contract returns fresh buffers (aliasing undonated inputs
-        # would make XLA copy them first).
-        if delta:
-            return None
+        # would make XLA copy them first), except under STATE_IN_PLACE: an increment, but the
+        # state results over their (donated) state streams.
         n = n_res // functor.n_out
-        return {1 + r * n + i: j * n + i for j, r in enumerate(functor.replaces) for i in range(n)}
+        first = 0 if not delta else 1 if _state_in_place else functor.n_out
+        return {1 + r * n + i: j * n + i for j, r in enumerate(functor.replaces) if j >= first for i in range(n)} or None
 
-    return make_primitive(functor.target, avals, aliases)
+    return make_primitive(functor.target, avals, aliases, guarded=True)
 
 
 # ---- per-device bodies (see _sharding.EngineCall) -------------------------------------------------
@@ -69,7 +74,8 @@ def _reduce_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: i
 
 def _update_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, functor: Functor, delta: bool) -> list[Array]:
     del reduce  # elementwise: shards update on their own
-    return primitive(functor).bind(coeffs, *tensors, segments=segments, delta=int(delta))
+    in_place = int(delta == STATE_IN_PLACE)
+    return primitive(functor).bind(coeffs, *tensors, segments=segments, delta=int(bool(delta)), _state_in_place=in_place)
 
 
 @functools.lru_cache(maxsize=None)
@@ -184,10 +190,11 @@ def reduce(name: str, coeffs: Array, streams: Streams, *, kernels: bool) -> Arra
     return out
 
 
-def update(name: str, coeffs: Array, streams: Streams, *, kernels: bool, delta: bool) -> list[list[Array]]:
+def update(name: str, coeffs: Array, streams: Streams, *, kernels: bool, delta: bool | int) -> list[list[Array]]:
     """Functor ``name``'s results for every leaf: ``n_out`` lists of n tensors, result j shaped and
-    typed like the stream it replaces. Result 0 is the parameter increment (``delta``) or the new
-    parameter (the fused step, written over the parameter's buffer)."""
+    typed like the stream it replaces. Result 0 is the parameter increment (``delta`` True or
+    STATE_IN_PLACE) or the new parameter (``delta=False``: the fused step, written over the
+    parameter's buffer)."""
     functor = FUNCTORS[name]
     n = _check(functor, coeffs, streams)
     out: list[list] = [[None] * n for _ in functor.replaces]

@@ -157,8 +157,8 @@ def dadapt_sums(c, x):
     return [x[0] * (x[1] / (jnp.sqrt(x[2]) + c[0])), jnp.abs(c[1] * x[1] + (1 - c[1]) * c[2] * x[0])]
 
 
-@_update("dadapt", 5, (1, 2, 3, 4), 6)
-def dadapt(c, x):
+@_update("dadapt", 5, (1, 2, 3, 4), 7)
+def dadapt(c, x):  # c[6]: this step's D estimate, unused (see cpp/functors/dadapt.h)
     g = x[0]
     m = c[0] * x[2] + (1 - c[0]) * c[3] * g
     v = c[1] * x[3] + (1 - c[1]) * g * g

@@ -11,6 +11,7 @@ that compiles the program.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Callable
 
 import jax
@@ -31,13 +32,18 @@ def _compiled_bind(prim: Primitive, params: tuple) -> Callable:
     return jax.jit(lambda *args: prim.bind(*args, **kwargs))
 
 
-def make_primitive(name: str, out_avals: Callable[..., list[ShapedArray]], aliases: Callable[..., dict | None]) -> Primitive:
+def make_primitive(
+    name: str, out_avals: Callable[..., list[ShapedArray]], aliases: Callable[..., dict | None], *, guarded: bool = False
+) -> Primitive:
     """A multiple-results primitive lowering to FFI target ``name``.
 
     ``aliases(n_operands, n_results, **params)``: ``{operand index: result index}`` for results
     written over their operand (in place when the operand is donated), or None. Params whose names
     start with "_" configure the lowering; the others become FFI attributes (structural integers
     only: hyperparameters are operands).
+
+    ``guarded``: the target takes a compile-time guard (see :func:`_lower`): operand 0 a second
+    time, as operand 1, and an extra result 0 written over operand 0 (never touched by the kernel).
     """
     prim = Primitive(name)
     prim.multiple_results = True
@@ -47,10 +53,45 @@ def make_primitive(name: str, out_avals: Callable[..., list[ShapedArray]], alias
     def lowering(ctx, *operands, **params):
         alias_map = aliases(len(operands), len(ctx.avals_out), **params)
         attrs = {k: np.int64(v) for k, v in params.items() if not k.startswith("_")}
-        return jax.ffi.ffi_lowering(name, operand_output_aliases=alias_map)(ctx, *operands, **attrs)
+        return _lower(name, ctx, operands, alias_map, attrs, guarded)
 
     mlir.register_lowering(prim, lowering)
     return prim
+
+
+# Layouts are left to XLA, which gives an FFI call's array operands and results the default
+# (row-major) layout on its own; stating them makes XLA's layout assignment put a copy in front of
+# every operand a result is written over (removed again later, but each is one more instruction for
+# the fusion pass to weigh; see _lower).
+_NO_LAYOUTS = (
+    {"skip_ffi_layout_processing": True}
+    if "skip_ffi_layout_processing" in inspect.signature(jax.ffi.ffi_lowering).parameters
+    else {}
+)
+
+
+def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarded: bool):
+    """The custom call, with the compile-time guard of a ``guarded`` target.
+
+    Why the guard: for every instruction that feeds an in-place custom call, XLA's fusion pass
+    (``InstructionFusion::ShouldFuseInPlaceOp``) walks every (aliased operand, result) pair and, per
+    pair, every operand, looking for an operand that repeats the aliased one, and forbids the fusion
+    if it finds one. A fused step over n leaves has ~n producers (the gradients), ~3n pairs and ~4n
+    operands: ~12 n^3 steps, minutes of compile time for 2000 leaves. Repeating the operand of the
+    first pair makes every such walk stop at the first pair, with the answer it would have reached
+    anyway (a custom call is never fused). The guard is operand 0 (a small array: coefficients or a
+    scalar) passed twice, the first copy written over by an extra result 0 that the kernel never
+    touches and JAX never sees; XLA copies those few bytes so the two stay distinct."""
+    if not guarded:
+        return jax.ffi.ffi_lowering(name, operand_output_aliases=alias_map, **_NO_LAYOUTS)(ctx, *operands, **attrs)
+    if alias_map and 0 in alias_map:
+        raise AssertionError(f"{name}: operand 0 is the guard and cannot be written over")
+    guarded_aliases = {0: 0}  # first: XLA walks the pairs in this order
+    guarded_aliases.update({k + 1: j + 1 for k, j in (alias_map or {}).items()})
+    first = ctx.avals_in[0]
+    ctx = ctx.replace(avals_in=[first, *ctx.avals_in], avals_out=[first, *ctx.avals_out])
+    results = jax.ffi.ffi_lowering(name, operand_output_aliases=guarded_aliases, **_NO_LAYOUTS)(ctx, operands[0], *operands, **attrs)
+    return list(results)[1:]
 
 
 def _sums_avals(*args, segments: int, streams: int):
@@ -82,9 +123,15 @@ def _consecutive(start: int, n_results: int) -> dict:
 sums_p = make_primitive("fromax_sums", _sums_avals, lambda n_operands, n_results, **params: None)
 # fromax_axpby(coeffs, x_0.., y_0..; segments, _in_place) -> [x_0'..]
 axpby_p = make_primitive(
-    "fromax_axpby", _like_first_half(1), lambda n_ops, n_res, *, _in_place, **params: _consecutive(1, n_res) if _in_place else None
+    "fromax_axpby",
+    _like_first_half(1),
+    lambda n_ops, n_res, *, _in_place, **params: _consecutive(1, n_res) if _in_place else None,
+    guarded=True,
 )
 # fromax_fromage(lr, p_bound, init_norms, w_0.., g_0..; delta) -> [w_0'..] (W_new, or W_new - W if delta)
 fromage_p = make_primitive(
-    "fromax_fromage", _like_first_half(3), lambda n_ops, n_res, *, delta, **params: None if delta else _consecutive(3, n_res)
+    "fromax_fromage",
+    _like_first_half(3),
+    lambda n_ops, n_res, *, delta, **params: None if delta else _consecutive(3, n_res),
+    guarded=True,
 )

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, check_beta, check_positive, decay_vector, kernels_for, scalar_dtype, transformation, value_at
+from fromax._common import Leaves, base_update, check_beta, check_positive, decay_vector, kernels_for, scalar_dtype, transformation, value_at
 from fromax.adam import MaskOrFn
 from fromax.norms import squared_norms
 from fromax._validate import leaves_with_paths
@@ -308,7 +308,8 @@ def dadapt_adamw(
         sums = _family.reduce("dadapt_sums", _family.rows(lv.n, lv.dtype, eps, sb2, dlr), [lv.g, s, v], kernels=kernels)
         numerator = sb2 * state.numerator_weighted + (1 - sb2) * dlr * _total(sums, 0).astype(dlr.dtype)
         d_new = jnp.maximum(state.estim_lr, numerator / ((1 - sb2) * _total(sums, 1).astype(dlr.dtype)))
-        coeffs = _family.rows(lv.n, lv.dtype, beta1, beta2, sb2, dlr, eps, weight_decay)
+        # d_new is an unused column: it orders the update after the reduction (cpp/functors/dadapt.h)
+        coeffs = _family.rows(lv.n, lv.dtype, beta1, beta2, sb2, dlr, eps, weight_decay, d_new)
         out, m, v, s = _family.update("dadapt", coeffs, [lv.g, lv.p, m, v, s], kernels=kernels, delta=delta)
         t = lv.tree
         return t(out), DAdaptAdamWState(t(m), t(v), t(s), d_new, numerator, count_inc)
@@ -437,7 +438,7 @@ def mechanize(
     def apply(grads: Any, state: MechanicState, params: Any, delta: bool, **extra: Any):
         lv = Leaves(grads, params, "mechanize")
         kernels = kernels_for(backend, "mechanic_sums", "mechanic")
-        base_updates, base_state = base.update(grads, state.base_optimizer_state, params, **extra)
+        base_updates, base_state = base_update(base, delta)(grads, state.base_optimizer_state, params, **extra)
         x0 = lv.flat(state.x0, "x0")
         sums = _family.reduce("mechanic_sums", _family.rows(lv.n, lv.dtype, 0.0), [lv.g, lv.p, x0], kernels=kernels)
         dtype = state.s.dtype

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, check_beta, check_positive, kernels_for, scalar_dtype, transformation, value_at
+from fromax._common import Leaves, base_update, check_beta, check_positive, kernels_for, scalar_dtype, transformation, value_at
 
 Array = jax.Array
 
@@ -96,7 +96,7 @@ def schedule_free(
         lv = Leaves(grads, params, "schedule_free")
         lr = _lr_at(learning_rate, state.step_count, state.max_lr.dtype)
         max_lr, total, ck = _weights(state, lr, weight_lr_power)
-        base_updates, base_state = base.update(grads, state.base_optimizer_state, params, **extra)
+        base_updates, base_state = base_update(base, delta)(grads, state.base_optimizer_state, params, **extra)
         coeffs = _family.rows(lv.n, lv.dtype, b1, ck)
         streams = [lv.p, lv.flat(state.z, "z"), lv.flat(base_updates, "base update")]
         out, z = _family.update("schedule_free", coeffs, streams, kernels=kernels_for(backend, "schedule_free"), delta=delta)

@@ -1,0 +1,70 @@
+// Uploading a call's table: [entries | chunks | extra sections] in one FFI scratch allocation, the
+// entries and chunk list written once into a host image and copied with one cudaMemcpyAsync on
+// the call's stream (no host synchronisation). Shared by the Fromage and elementwise engines.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <new>
+#include <optional>
+#include <vector>
+
+#include "kernels.cuh"
+#include "launch.cuh"
+#include "table.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace fromax::cuda {
+
+template <class Entry>
+struct DeviceTable {
+  Entry* entries = nullptr;
+  ChunkRef* chunks = nullptr;
+  std::vector<char*> extra;  // the extra sections, in order
+  int64_t num_entries = 0, num_chunks = 0;
+};
+
+// make_entry(t, first_chunk, num_chunks) -> Entry: entry t of the table (tensor t's chunks are
+// [first_chunk, first_chunk + num_chunks) of the chunk list, kChunk elements each).
+template <class Entry, class MakeEntry>
+xla::ffi::Error UploadTable(const std::vector<int64_t>& lengths, std::initializer_list<size_t> extra_bytes,
+                            cudaStream_t stream, xla::ffi::ScratchAllocator& scratch, const MakeEntry& make_entry,
+                            DeviceTable<Entry>* table) {
+  const int64_t n = int64_t(lengths.size());
+  int64_t num_chunks = 0;
+  for (int64_t t = 0; t < n; ++t) num_chunks += (lengths[t] + kChunk - 1) / kChunk;
+  if (num_chunks > INT32_MAX) return Invalid("too many chunks in one call");
+  table->num_entries = n;
+  table->num_chunks = num_chunks;
+  const size_t entries_bytes = AlignUp(n * sizeof(Entry));
+  const size_t chunks_bytes = AlignUp(num_chunks * sizeof(ChunkRef));
+  size_t total = entries_bytes + chunks_bytes;
+  for (size_t b : extra_bytes) total += AlignUp(b);
+  if (total == 0) return xla::ffi::Error::Success();
+  std::optional<void*> memory = scratch.Allocate(total, 256);
+  if (!memory.has_value()) return xla::ffi::Error(xla::ffi::ErrorCode::kResourceExhausted, "fromax: scratch allocation failed");
+  char* base = static_cast<char*>(*memory);
+  table->entries = reinterpret_cast<Entry*>(base);
+  table->chunks = reinterpret_cast<ChunkRef*>(base + entries_bytes);
+  char* next = base + entries_bytes + chunks_bytes;
+  for (size_t b : extra_bytes) {
+    table->extra.push_back(next);
+    next += AlignUp(b);
+  }
+  std::vector<char> staging(entries_bytes + chunks_bytes);
+  Entry* entries = reinterpret_cast<Entry*>(staging.data());
+  ChunkRef* chunks = reinterpret_cast<ChunkRef*>(staging.data() + entries_bytes);
+  int32_t next_chunk = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t num = int32_t((lengths[t] + kChunk - 1) / kChunk);
+    new (&entries[t]) Entry(make_entry(t, next_chunk, num));
+    for (int32_t c = 0; c < num; ++c) new (&chunks[next_chunk++]) ChunkRef{int32_t(t), c};
+  }
+  // From pageable memory: staged before the call returns, ordered on the stream, no device sync.
+  cudaError_t err = cudaMemcpyAsync(base, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream);
+  return err == cudaSuccess ? xla::ffi::Error::Success() : CudaError(err, "uploading the tensor table");
+}
+
+}  // namespace fromax::cuda
