@@ -50,27 +50,30 @@ def make_primitive(
     prim.def_impl(lambda *args, **params: _compiled_bind(prim, tuple(sorted(params.items())))(*args))
     prim.def_abstract_eval(out_avals)
 
-    def lowering(ctx, *operands, **params):
+    def lowering(ctx, *operands, layouts: dict, **params):
         alias_map = aliases(len(operands), len(ctx.avals_out), **params)
         attrs = {k: np.int64(v) for k, v in params.items() if not k.startswith("_")}
-        return _lower(name, ctx, operands, alias_map, attrs, guarded)
+        return _lower(name, ctx, operands, alias_map, attrs, guarded, layouts)
 
-    mlir.register_lowering(prim, lowering)
+    mlir.register_lowering(prim, functools.partial(lowering, layouts={}))
+    mlir.register_lowering(prim, functools.partial(lowering, layouts=_CPU_LAYOUTS), platform="cpu")
     return prim
 
 
-# Layouts are left to XLA, which gives an FFI call's array operands and results the default
-# (row-major) layout on its own; stating them makes XLA's layout assignment put a copy in front of
-# every operand a result is written over (removed again later, but each is one more instruction for
-# the fusion pass to weigh; see _lower).
-_NO_LAYOUTS = (
+# On the CPU, layouts are left to XLA, whose CPU layout assignment gives an FFI call's array
+# operands and results the default (row-major) layout on its own (tests/test_compiled_program.py
+# checks leaves that XLA computes through transposes); stating them makes XLA's layout assignment
+# put a copy in front of every operand a result is written over (removed again later, but each is
+# one more instruction for the fusion pass to weigh; see _lower). Other platforms (CUDA) keep the
+# stated row-major layouts: untested without them.
+_CPU_LAYOUTS = (
     {"skip_ffi_layout_processing": True}
     if "skip_ffi_layout_processing" in inspect.signature(jax.ffi.ffi_lowering).parameters
     else {}
 )
 
 
-def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarded: bool):
+def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarded: bool, layouts: dict):
     """The custom call, with the compile-time guard of a ``guarded`` target.
 
     Why the guard: for every instruction that feeds an in-place custom call, XLA's fusion pass
@@ -83,14 +86,14 @@ def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarde
     scalar) passed twice, the first copy written over by an extra result 0 that the kernel never
     touches and JAX never sees; XLA copies those few bytes so the two stay distinct."""
     if not guarded:
-        return jax.ffi.ffi_lowering(name, operand_output_aliases=alias_map, **_NO_LAYOUTS)(ctx, *operands, **attrs)
+        return jax.ffi.ffi_lowering(name, operand_output_aliases=alias_map, **layouts)(ctx, *operands, **attrs)
     if alias_map and 0 in alias_map:
         raise AssertionError(f"{name}: operand 0 is the guard and cannot be written over")
     guarded_aliases = {0: 0}  # first: XLA walks the pairs in this order
     guarded_aliases.update({k + 1: j + 1 for k, j in (alias_map or {}).items()})
     first = ctx.avals_in[0]
     ctx = ctx.replace(avals_in=[first, *ctx.avals_in], avals_out=[first, *ctx.avals_out])
-    results = jax.ffi.ffi_lowering(name, operand_output_aliases=guarded_aliases, **_NO_LAYOUTS)(ctx, operands[0], *operands, **attrs)
+    results = jax.ffi.ffi_lowering(name, operand_output_aliases=guarded_aliases, **layouts)(ctx, operands[0], *operands, **attrs)
     return list(results)[1:]
 
 
