@@ -119,19 +119,23 @@ def copy_tree(tree):
     return jax.block_until_ready(jax.tree.map(lambda x: x.copy(), tree))
 
 
-def time_standalone(tx, fused, params, grads, reps):
-    state = tx.init(params)
-    # Compiled once (the HLO text comes from the same executable that is timed).
-    step = jax.jit(step_fn(tx, fused), donate_argnums=(2,)).lower(grads, state, params).compile()
-    p, state = jax.block_until_ready(step(grads, state, copy_tree(params)))  # warm up
+def time_step(step_gps, params, state, grads, reps, donate_state):
+    """Median ms of one jitted step ``step_gps(g, p, s) -> (p, s)`` called on its own, and the
+    compiled HLO (of the executable that is timed). Params (and the state, if ``donate_state``) are
+    donated and re-created outside the timed region; the first call warms up."""
+    step = jax.jit(step_gps, donate_argnums=(1, 2) if donate_state else (1,)).lower(grads, params, state).compile()
     samples = []
-    for _ in range(reps):
-        p = copy_tree(params)
+    for _ in range(reps + 1):
+        p, s = copy_tree(params), (copy_tree(state) if donate_state else state)
         t0 = time.perf_counter()
-        out, _ = step(grads, state, p)
-        jax.block_until_ready(out)
+        jax.block_until_ready(step(grads, p, s))
         samples.append(time.perf_counter() - t0)
-    return median_ms(samples), step.as_text()
+    return median_ms(samples[1:]), step.as_text()
+
+
+def time_standalone(tx, fused, params, grads, reps):
+    stepf = step_fn(tx, fused)
+    return time_step(lambda g, p, s: stepf(g, s, p), params, tx.init(params), grads, reps, donate_state=False)
 
 
 def time_scan(step_gps, params, state, scan_steps, reps, donate_state):
@@ -334,17 +338,8 @@ def count_calls(hlo: str) -> int:
 
 
 def time_family_standalone(tx, fused, params, grads, reps):
-    """Median ms of one jitted step, params and state donated (re-created outside the timed region),
-    and the compiled HLO."""
-    state0 = tx.init(params)
-    step = jax.jit(family_step_fn(tx, fused), donate_argnums=(1, 2)).lower(grads, params, state0).compile()
-    samples = []
-    for _ in range(reps + 1):
-        p, s = copy_tree(params), copy_tree(state0)
-        t0 = time.perf_counter()
-        jax.block_until_ready(step(grads, p, s))
-        samples.append(time.perf_counter() - t0)
-    return median_ms(samples[1:]), step.as_text()
+    """time_step of the family step, params and state donated."""
+    return time_step(family_step_fn(tx, fused), params, tx.init(params), grads, reps, donate_state=True)
 
 
 def time_family_in_graph(tx, fused, params, scan_steps, reps):

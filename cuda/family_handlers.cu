@@ -27,8 +27,7 @@ namespace ffi = xla::ffi;
 template <int kIn, int kOut>
 ffi::Error UploadStreams(const StreamTable& tb, int kSums, cudaStream_t stream, ffi::ScratchAllocator& scratch,
                          DeviceTable<StreamEntry<kIn, kOut>>* table) {
-  int64_t num_chunks = 0;
-  for (int64_t t = 0; t < tb.size(); ++t) num_chunks += (tb.lengths[t] + kChunk - 1) / kChunk;
+  const int64_t num_chunks = CountChunks(tb.lengths);
   auto make_entry = [&](int64_t t, int32_t first, int32_t num) {
     StreamEntry<kIn, kOut> e{};
     for (int k = 0; k < kIn; ++k) {

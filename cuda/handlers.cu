@@ -37,8 +37,7 @@ struct DevicePlan {
 ffi::Error Upload(const Table& table, size_t acc_size, cudaStream_t stream, ffi::ScratchAllocator& scratch,
                   DevicePlan* plan) {
   const int64_t n = table.size();
-  int64_t num_chunks = 0;
-  for (int64_t t = 0; t < n; ++t) num_chunks += (table.lengths[t] + kChunk - 1) / kChunk;
+  const int64_t num_chunks = CountChunks(table.lengths);
   DeviceTable<Entry> device;
   auto make_entry = [&](int64_t t, int32_t first, int32_t num) {
     return Entry{table.x[t], table.y[t], table.out[t], table.lengths[t], int32_t(table.tx[t]), int32_t(table.ty[t]), first, num};

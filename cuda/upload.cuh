@@ -26,6 +26,13 @@ struct DeviceTable {
   int64_t num_entries = 0, num_chunks = 0;
 };
 
+// Chunks of kChunk elements over every tensor of a call (the grid of its grid-stride kernels).
+inline int64_t CountChunks(const std::vector<int64_t>& lengths) {
+  int64_t num_chunks = 0;
+  for (int64_t length : lengths) num_chunks += (length + kChunk - 1) / kChunk;
+  return num_chunks;
+}
+
 // make_entry(t, first_chunk, num_chunks) -> Entry: entry t of the table (tensor t's chunks are
 // [first_chunk, first_chunk + num_chunks) of the chunk list, kChunk elements each).
 template <class Entry, class MakeEntry>
@@ -33,8 +40,7 @@ xla::ffi::Error UploadTable(const std::vector<int64_t>& lengths, std::initialize
                             cudaStream_t stream, xla::ffi::ScratchAllocator& scratch, const MakeEntry& make_entry,
                             DeviceTable<Entry>* table) {
   const int64_t n = int64_t(lengths.size());
-  int64_t num_chunks = 0;
-  for (int64_t t = 0; t < n; ++t) num_chunks += (lengths[t] + kChunk - 1) / kChunk;
+  const int64_t num_chunks = CountChunks(lengths);
   if (num_chunks > INT32_MAX) return Invalid("too many chunks in one call");
   table->num_entries = n;
   table->num_chunks = num_chunks;
