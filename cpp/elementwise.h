@@ -9,10 +9,12 @@
 // of an update is the parameter's increment; the fused step (kDelta == false) stores p + y[0]
 // instead, with p the stream F::kParam.
 //
-// Elements are processed in blocks of kLoad: each stream is converted to the accumulator type into
-// a small buffer (one dtype dispatch per stream per block), the functor runs on the buffers (a
-// plain loop the compiler vectorises), and results are rounded back. A result may alias a stream:
-// a block is read whole before it is written.
+// Elements are processed in blocks of kLoad: a stream stored in another type than the accumulator is
+// converted into a small buffer (one dtype dispatch per stream per block), one stored in it is read
+// in place; the functor runs as a plain loop the compiler vectorises; results in another type are
+// rounded back from a buffer, results in the accumulator type written in place. A result may alias
+// a stream: each element is read before it is written, and no element is written before its block
+// has been converted.
 //
 // Those loops (element_ranges.inc) are compiled for x86-64's baseline (SSE2), AVX2 and AVX-512,
 // and each call runs the widest the host supports (HostIsa): a wheel built for any x86-64 still
