@@ -16,3 +16,12 @@ def _load(name):
 def test_quickstart_fits():
     first, last = _load("quickstart").main()
     assert last < 0.05 * first
+
+
+def test_brainstate_facade_example_trains():
+    import pytest
+
+    pytest.importorskip("brainstate")
+    results = _load("brainstate").main(epochs=8)
+    for first, last, accuracy, compilations in results.values():
+        assert last < 0.3 * first and accuracy > 0.8 and compilations == 1
