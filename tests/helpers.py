@@ -92,7 +92,14 @@ def _engine_optimizers():
     return {
         "fromage": lambda lr, backend: fromax.fromage(lr, backend=backend),
         "fromage_p_bound": lambda lr, backend: fromax.fromage(lr, p_bound=1.0, backend=backend),
+        # One of each family shape: elementwise only (adamw), per-tensor sums (lamb), global sums (dog).
+        "adamw": lambda lr, backend: fromax.adamw(lr, weight_decay=0.01, backend=backend),
+        "lamb": lambda lr, backend: fromax.lamb(lr, weight_decay=0.01, backend=backend),
+        "dog": lambda lr, backend: fromax.dog(lr, init_step=("heuristic", 1e-2), backend=backend),
     }
 
 
 ENGINE_OPTIMIZERS = _engine_optimizers()
+# Those whose step reduces (per-tensor or global sums): sharded, they all-reduce partial sums; the
+# others are elementwise and need no collective at all.
+REDUCING = {"fromage", "fromage_p_bound", "lamb", "dog"}

@@ -3,11 +3,13 @@
 Every optimizer in helpers.ENGINE_OPTIMIZERS runs here. A sharded step must equal the unsharded step
 (to f32 rounding: the partial sums are added in another order), keep every input sharding on its
 outputs, and compile to a program whose only collectives are all-reduces of per-tensor partial sums
-(a few elements per tensor): no all-gather, all-to-all, reduce-scatter or collective-permute.
+(a few elements per tensor): no all-gather, all-to-all, reduce-scatter or collective-permute; an
+elementwise optimizer (helpers.REDUCING lists the others) compiles to none at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -20,7 +22,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import fromax
-from helpers import ENGINE_OPTIMIZERS, assert_trees_close, assert_trees_close_at_largest_scale
+from helpers import ENGINE_OPTIMIZERS, REDUCING, assert_trees_close, assert_trees_close_at_largest_scale
 
 OPTIMIZERS = sorted(ENGINE_OPTIMIZERS)
 LR = 0.1
@@ -96,6 +98,13 @@ def assert_same_shardings(actual, expected_specs, mesh):
         assert x.sharding.is_equivalent_to(want, x.ndim), (k, x.sharding, want)
 
 
+def state_specs_for(state, specs):
+    """Each state leaf sharded like the parameter of its shape (LEAVES' shapes are all distinct),
+    scalars (step counts, global sums) replicated."""
+    by_shape = {LEAVES[k][0]: spec for k, spec in specs.items() if LEAVES[k][0] != ()}
+    return jax.tree.map(lambda x: by_shape.get(tuple(x.shape), P()), state)
+
+
 def unsharded_step(name, backend, grads, params):
     tx = ENGINE_OPTIMIZERS[name](LR, backend)
     return fromax.step(tx, grads, tx.init(params), params)[0]
@@ -108,6 +117,13 @@ def test_jit_sharded_step_equals_unsharded(name, layout, axis_type):
     mesh, specs, params, grads, ps, gs = sharded_problem(layout, (0, 1), axis_type)
     tx = ENGINE_OPTIMIZERS[name](LR, "ffi")
 
+    # Explicit sharding: creating a sharded array (Adam's zero moments) inside jit needs the mesh in
+    # context, for optax's transformations as for fromax's.
+    with jax.set_mesh(mesh) if axis_type == AxisType.Explicit else contextlib.nullcontext():
+        _check_jit_sharded_step(name, layout, mesh, specs, params, grads, ps, gs, tx)
+
+
+def _check_jit_sharded_step(name, layout, mesh, specs, params, grads, ps, gs, tx):
     state = jax.jit(tx.init)(ps)
     step = jax.jit(functools.partial(fromax.step, tx))
     new, new_state = step(gs, state, ps)
@@ -133,7 +149,7 @@ def test_shard_map_step_equals_unsharded(name, mesh_kind):
     mesh, specs, params, grads, ps, gs = sharded_problem(mesh_kind, (2, 3))
     tx = ENGINE_OPTIMIZERS[name](LR, "ffi")
     state = tx.init(params)
-    state_specs = jax.tree.map(lambda _: P(), state)
+    state_specs = state_specs_for(state, specs)
 
     def local_step(g, s, p):  # the user's shard_map body: fromax sees per-device blocks
         return fromax.step(tx, g, s, p)
@@ -147,7 +163,8 @@ def test_shard_map_step_equals_unsharded(name, mesh_kind):
     new, _ = step(gs, state, ps)
     assert_close(new, unsharded_step(name, "ffi", grads, params))
     assert_same_shardings(new, specs, mesh)
-    assert assert_only_small_all_reduces(step.lower(gs, state, ps).compile().as_text(), len(LEAVES)) > 0
+    reductions = assert_only_small_all_reduces(step.lower(gs, state, ps).compile().as_text(), len(LEAVES))
+    assert (reductions > 0) == (name in REDUCING)
 
     # The pure-JAX reference follows the same rule (blocks that vary over an axis are shards).
     ref_tx = ENGINE_OPTIMIZERS[name](LR, "xla")
@@ -201,7 +218,7 @@ def test_vmap_population_sharded_over_devices(name, mesh_kind):
     assert_same_shardings(new, specs, mesh)
     hlo = batched.lower(lrs, gs, ps).compile().as_text()
     reductions = assert_only_small_all_reduces(hlo, 3 * 8)
-    assert (reductions > 0) == (inner is not None)
+    assert (reductions > 0) == (inner is not None and name in REDUCING)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -229,7 +246,12 @@ def test_grad_through_sharded_step_equals_reference(name):
 
     got = jax.jit(jax.grad(functools.partial(outer_loss, backend="ffi"), argnums=(0, 1, 2)))(LR, gs, ps)
     want = jax.grad(functools.partial(outer_loss, backend="xla"), argnums=(0, 1, 2))(LR, grads, params)
-    assert_trees_close_at_largest_scale(got, want, rtol=1e-4, atol_rel=1e-5)
+    # Adam's first step g / (sqrt(v) + eps) has d/dg = (sqrt(v) - |g| + eps) / (sqrt(v) + eps)^2: the
+    # rounding of sqrt(v) (~|g| 1e-7, differing between sharded and reference sums) against eps = 1e-8
+    # leaves ~|g| * 1e-7 / eps relative error in that derivative (~1e-3 at |g| ~ 1e-4), and on the
+    # bf16 leaf that difference can round to two bf16 ulps (2 * 2**-8).
+    rtol = 8e-3 if name == "adamw" else 1e-4
+    assert_trees_close_at_largest_scale(got, want, rtol=rtol, atol_rel=1e-5)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -246,7 +268,8 @@ def test_gspmd_partitioner(name):
         new, _ = step(gs, state, ps)
         assert_close(new, unsharded_step(name, "ffi", grads, params))
         assert_same_shardings(new, specs, mesh)
-        assert assert_only_small_all_reduces(step.lower(gs, state, ps).compile().as_text(), len(LEAVES)) > 0
+        reductions = assert_only_small_all_reduces(step.lower(gs, state, ps).compile().as_text(), len(LEAVES))
+        assert (reductions > 0) == (name in REDUCING)
     finally:
         jax.config.update("jax_use_shardy_partitioner", previous)
 
