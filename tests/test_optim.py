@@ -284,3 +284,24 @@ def test_import_without_brainstate_says_what_to_install():
     code = "import sys; sys.modules['brainstate'] = None\nimport fromax\ntry:\n import fromax.optim\nexcept ImportError as e:\n print(e)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install 'fromax[brainstate]'" in out
+
+
+def test_base_class_default_and_given_tx():
+    # Default: Adam with coupled L2 (braintools' base class).
+    params = flat_params(9)
+    grads_seq = _grads_seq(params, 3, seed=10)
+    states = _states(params)
+    opt = optim.OptaxOptimizer(lr=0.01, weight_decay=0.1).register_trainable_weights(states)
+    _train(opt, states, grads_seq, [None] * 3)
+    expected = run_expected(optax.chain(optax.add_decayed_weights(0.1), optax.adam(0.01)), params, grads_seq, [None] * 3)
+    tree_close({k: s.value for k, s in states.items()}, expected, rtol=2e-5, atol=2e-6)
+    # A given tx is used as is; a scheduler scales its steps by lr_t / base_lr.
+    w = brainstate.ParamState(jnp.zeros(2))
+    sched = optim.ExponentialLR(base_lr=0.1, gamma=0.5)
+    opt = optim.OptaxOptimizer(tx=optax.sgd(1.0), lr=sched).register_trainable_weights({"w": w})
+    opt.step({"w": jnp.ones(2)})
+    sched.step()
+    opt.step({"w": jnp.ones(2)})
+    np.testing.assert_allclose(w.value, -1.5, rtol=1e-6)
+    with pytest.raises(ValueError, match="only its lr"):
+        opt.add_param_group({"v": brainstate.ParamState(jnp.ones(2))}, weight_decay=0.1)

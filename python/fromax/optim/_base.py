@@ -175,7 +175,8 @@ class OptaxOptimizer(brainstate.graph.Node):
 
     @current_lr.setter
     def current_lr(self, value) -> None:
-        _check_nonnegative(type(self).__name__, lr=value) if isinstance(value, (int, float)) else None
+        if isinstance(value, (int, float)):
+            _check_nonnegative(type(self).__name__, lr=value)
         self._lrs.value = lr_array(self._lrs.value.at[0].set(value))
 
     def get_last_lr(self) -> list:
@@ -225,6 +226,8 @@ class OptaxOptimizer(brainstate.graph.Node):
         unknown = set(hyperparams) - set(self.defaults)
         if unknown:
             raise TypeError(f"{who}: unknown hyperparameters {sorted(unknown)}; this optimizer takes {sorted(self.defaults)}")
+        if self._tx_given is not None and set(hyperparams) - {"lr"}:
+            raise ValueError(f"{who}: with a given tx, a group may set only its lr (the tx fixes everything else)")
         lr = float(hyperparams.get("lr", self._base_lr))
         _check_nonnegative(who, lr=lr, weight_decay=hyperparams.get("weight_decay"))
         if self._global_reduce:
