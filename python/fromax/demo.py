@@ -2,6 +2,10 @@
 
     pip install '.[demo]' && python -m fromax.demo [--epochs 40] [--out fromax_demo.png]
 
+The paper's experiments in small (fromax.experiments), each one command:
+
+    python -m fromax.demo depth | lr-sensitivity | transformer | lr-free [--out PNG] [--seed 0] [--small]
+
 Trains the same MLP (64-256-256-10, ReLU) from the same initialisation with
   * fromax.fromage() at its default learning rate 0.01 (no tuning), via the fused `fromax.step`
   * optax.adam() at its default learning rate 1e-3
@@ -145,7 +149,24 @@ def plot(histories, path):
     plt.close(fig)
 
 
+def run_experiment(argv) -> int:
+    from fromax.experiments import EXPERIMENTS, run
+
+    ap = argparse.ArgumentParser(prog="python -m fromax.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("experiment", choices=EXPERIMENTS)
+    ap.add_argument("--out", default=None, help="where to write the plot (default fromax_<experiment>.png)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--small", action="store_true", help="a tiny configuration (seconds): a smoke test, not the results")
+    args = ap.parse_args(argv)
+    out = args.out or f"fromax_{args.experiment.replace('-', '_')}.png"
+    run(args.experiment, out=out, small=args.small, seed=args.seed)
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and not argv[0].startswith("-"):
+        return run_experiment(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch", type=int, default=64)

@@ -211,10 +211,12 @@ def auto_hypergradient_adamw(
     def init_fn(params: Any) -> AutoHypergradientAdamWState:
         dtype = scalar_dtype(params)
         zeros = optax.tree.zeros_like
-        one, zero = jnp.ones([], dtype), jnp.zeros([], dtype)
+        # A buffer per field (calls, not one shared array), so the state can be donated to a step.
+        one, zero = (lambda: jnp.ones([], dtype)), (lambda: jnp.zeros([], dtype))
         ema = zeros(params) if track_surprise else None
         return AutoHypergradientAdamWState(jnp.zeros([], jnp.int32), zeros(params), zeros(params), jnp.asarray(learning_rate, dtype),
-                                           jnp.asarray(b1, dtype), one, one, zero, ema, zero, zero, zero, zero, jnp.zeros([], jnp.int32))
+                                           jnp.asarray(b1, dtype), one(), one(), zero(), ema, zero(), zero(), zero(), zero(),
+                                           jnp.zeros([], jnp.int32))
 
     def apply(grads: Any, state: AutoHypergradientAdamWState, params: Any, delta: bool, **extra: Any):
         lv = Leaves(grads, params, "auto_hypergradient_adamw")

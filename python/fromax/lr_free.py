@@ -431,9 +431,10 @@ def mechanize(
 
     def init_fn(params: Any) -> MechanicState:
         dtype = scalar_dtype(params)
-        zeros = jnp.zeros([num_betas], dtype)
-        return MechanicState(base.init(params), jnp.zeros([], jnp.int32), zeros, zeros, zeros, jnp.full([num_betas], s_init, dtype),
-                             jax.tree.map(jnp.copy, params))
+        # Separate buffers for r, m and v: one array in three fields cannot be donated to a step.
+        zeros = lambda: jnp.zeros([num_betas], dtype)  # noqa: E731
+        return MechanicState(base.init(params), jnp.zeros([], jnp.int32), zeros(), zeros(), zeros(),
+                             jnp.full([num_betas], s_init, dtype), jax.tree.map(jnp.copy, params))
 
     def apply(grads: Any, state: MechanicState, params: Any, delta: bool, **extra: Any):
         lv = Leaves(grads, params, "mechanize")
@@ -524,8 +525,8 @@ def momo(
 
     def init_fn(params: Any) -> MomoState:
         dtype = scalar_dtype(params)
-        z = jnp.zeros([], dtype)
-        return MomoState(optax.tree.zeros_like(params), z, z, jnp.asarray(lower_bound, dtype), jnp.zeros([], jnp.int32))
+        z = lambda: jnp.zeros([], dtype)  # noqa: E731 - a buffer per field, so the state can be donated
+        return MomoState(optax.tree.zeros_like(params), z(), z(), jnp.asarray(lower_bound, dtype), jnp.zeros([], jnp.int32))
 
     def apply(grads: Any, state: MomoState, params: Any, delta: bool, *, value: Any = None, **extra: Any):
         _require_value(value, "momo")
@@ -593,9 +594,9 @@ def momo_adam(
 
     def init_fn(params: Any) -> MomoAdamState:
         dtype = scalar_dtype(params)
-        z = jnp.zeros([], dtype)
+        z = lambda: jnp.zeros([], dtype)  # noqa: E731 - a buffer per field, so the state can be donated
         zeros = optax.tree.zeros_like
-        return MomoAdamState(zeros(params), zeros(params), z, z, jnp.asarray(lower_bound, dtype), jnp.zeros([], jnp.int32))
+        return MomoAdamState(zeros(params), zeros(params), z(), z(), jnp.asarray(lower_bound, dtype), jnp.zeros([], jnp.int32))
 
     def apply(grads: Any, state: MomoAdamState, params: Any, delta: bool, *, value: Any = None, **extra: Any):
         _require_value(value, "momo_adam")
