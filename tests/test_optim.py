@@ -6,18 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import brainstate  # a test dependency (pip install '.[test]'): a missing one fails, never skips
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-brainstate = pytest.importorskip("brainstate")  # a test dependency: pip install '.[test]' installs it
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
-
-import fromax  # noqa: E402
-import fromax.optim as optim  # noqa: E402
-from optim_cases import CASES, flat_params, make_with_lr, run_expected, tree_close  # noqa: E402
+import fromax
+import fromax.optim as optim
+from optim_cases import CASES, flat_params, make_with_lr, run_expected, tree_close
 
 
 def test_every_braintools_name_is_here():

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import math
 
+import brainstate  # a test dependency (pip install '.[test]'): a missing one fails, never skips
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-brainstate = pytest.importorskip("brainstate")
-
-import jax.numpy as jnp  # noqa: E402
-
-import fromax.optim as optim  # noqa: E402
+import fromax.optim as optim
 
 
 def _cos(high, low, pct):
