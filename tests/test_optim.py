@@ -303,3 +303,22 @@ def test_base_class_default_and_given_tx():
     np.testing.assert_allclose(w.value, -1.5, rtol=1e-6)
     with pytest.raises(ValueError, match="only its lr"):
         opt.add_param_group({"v": brainstate.ParamState(jnp.ones(2))}, weight_decay=0.1)
+
+
+def test_signatures_and_defaults_are_braintools():
+    """Drop-in: every braintools.optim 0.3.0 optimizer and scheduler has the same parameters, in the
+    same order, with the same defaults (Fromage excepted on purpose: the real one, lr 0.01 and p_bound)."""
+    import inspect
+
+    import braintools.optim as braintools_optim  # a test dependency, to compare against
+
+    def params(cls):
+        return [(p.name, p.default) for p in inspect.signature(cls.__init__).parameters.values()][1:]
+
+    for name in (*optim.OPTIMIZERS, *optim.SCHEDULERS):
+        ours, theirs = params(getattr(optim, name)), params(getattr(braintools_optim, name))
+        if name == "Fromage":
+            assert ours == [("lr", 0.01), ("p_bound", None), ("momentum", 0.0), ("grad_clip_norm", None), ("grad_clip_value", None)]
+            assert [n for n, _ in theirs] == ["lr", "momentum", "grad_clip_norm", "grad_clip_value"]
+            continue
+        assert ours == theirs, name

@@ -147,8 +147,13 @@ class OptaxOptimizer(brainstate.graph.Node):
             algo, ratio = self._algorithm(self._lr_schedule(group), hp), False
         if not ratio:
             return algo
-        lr = self._lr_schedule(group)
-        return optax.chain(algo, optax.scale_by_schedule(lambda count: lr(count) / base if base > 0 else 0.0))
+        return optax.chain(algo, self._lr_ratio(group))
+
+    def _lr_ratio(self, group: int) -> optax.GradientTransformation:
+        """Scales steps by ``lr_t / base_lr`` of ``group``: how a scheduler acts on an algorithm
+        whose own rate is fixed (a given tx, Rprop's initial step size, a wrapped optimizer)."""
+        lr, base = self._lr_schedule(group), self._group_base_lrs[group]
+        return optax.scale_by_schedule(lambda count: lr(count) / base if base > 0 else 0.0)
 
     # ---- learning rates ----------------------------------------------------------------------
     @property

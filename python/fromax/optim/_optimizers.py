@@ -169,11 +169,12 @@ class RMSprop(_Optimizer):
         return optax.chain(*_l2(hp["weight_decay"]), scale, *trace, optax.scale_by_learning_rate(lr))
 
 
-def _adam_like(who: str, scale_by):
-    """A class for an Adam variant that is ``coupled L2 -> optax.scale_by_<x>(b1, b2, eps) -> lr``."""
+def _adam_like(who: str, scale_by, default_lr: float = 1e-3, default_eps: float = 1e-8):
+    """A class for an Adam variant that is ``coupled L2 -> optax.scale_by_<x>(b1, b2, eps) -> lr``, with
+    braintools' defaults for ``lr`` and ``eps`` in its signature."""
 
     class Variant(_Optimizer):
-        def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+        def __init__(self, lr: LR = default_lr, betas: Tuple[float, float] = (0.9, 0.999), eps: float = default_eps,
                      weight_decay: float = 0.0, grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
             super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, betas=_betas(who, betas), eps=float(eps))
 
@@ -185,32 +186,20 @@ def _adam_like(who: str, scale_by):
     return Variant
 
 
-class Adamax(_adam_like("Adamax", optax.scale_by_adamax)):
+class Adamax(_adam_like("Adamax", optax.scale_by_adamax, default_lr=2e-3)):
     r"""Adamax: Adam with the infinity norm, :math:`u \leftarrow \max(\beta_2 u, |g|)` (``optax.scale_by_adamax``)."""
-
-    def __init__(self, lr: LR = 2e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        super().__init__(lr, betas, eps, weight_decay, grad_clip_norm, grad_clip_value)
 
 
 class RAdam(_adam_like("RAdam", optax.scale_by_radam)):
     r"""Rectified Adam (Liu et al. 2020; ``optax.scale_by_radam``)."""
 
 
-class Yogi(_adam_like("Yogi", optax.scale_by_yogi)):
+class Yogi(_adam_like("Yogi", optax.scale_by_yogi, default_eps=1e-3)):
     r"""Yogi: :math:`v \leftarrow v - (1-\beta_2)\,\mathrm{sign}(v - g^2) g^2` (``optax.scale_by_yogi``)."""
 
-    def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-3, weight_decay: float = 0.0,
-                 grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        super().__init__(lr, betas, eps, weight_decay, grad_clip_norm, grad_clip_value)
 
-
-class AdaBelief(_adam_like("AdaBelief", optax.scale_by_belief)):
+class AdaBelief(_adam_like("AdaBelief", optax.scale_by_belief, default_eps=1e-16)):
     r"""AdaBelief: second moment of :math:`g - m` (``optax.scale_by_belief``)."""
-
-    def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-16, weight_decay: float = 0.0,
-                 grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        super().__init__(lr, betas, eps, weight_decay, grad_clip_norm, grad_clip_value)
 
 
 class Nadam(_Optimizer):
@@ -265,8 +254,6 @@ class Lookahead(_Optimizer):
     too (braintools ignores it). ``weight_decay`` is coupled, before the base optimizer.
     """
 
-    _lr_as_ratio = True
-
     def __init__(self, base_optimizer: optax.GradientTransformation, sync_period: int = 5, alpha: float = 0.5, lr: LR = 1e-3,
                  weight_decay: float = 0.0, grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
         if not isinstance(base_optimizer, optax.GradientTransformation):
@@ -276,10 +263,7 @@ class Lookahead(_Optimizer):
 
     def _build(self, group, hp):
         # The schedule scales the fast steps, inside Lookahead (the slow update follows them).
-        lr = self._lr_schedule(group)
-        base = self._group_base_lrs[group]
-        fast = optax.chain(*_l2(hp["weight_decay"]), self.base_optimizer,
-                           optax.scale_by_schedule(lambda count: lr(count) / base if base > 0 else 0.0))
+        fast = optax.chain(*_l2(hp["weight_decay"]), self.base_optimizer, self._lr_ratio(group))
         return _transforms.lookahead(fast, hp["sync_period"], hp["alpha"])
 
 
