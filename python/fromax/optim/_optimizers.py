@@ -169,9 +169,9 @@ class RMSprop(_Optimizer):
         return optax.chain(*_l2(hp["weight_decay"]), scale, *trace, optax.scale_by_learning_rate(lr))
 
 
-def _adam_like(who: str, scale_by, default_lr: float = 1e-3, default_eps: float = 1e-8):
-    """A class for an Adam variant that is ``coupled L2 -> optax.scale_by_<x>(b1, b2, eps) -> lr``, with
-    braintools' defaults for ``lr`` and ``eps`` in its signature."""
+def _betas_eps_class(who: str, build, default_lr: float = 1e-3, default_eps: float = 1e-8):
+    """A class whose signature is braintools' ``(lr, betas, eps, weight_decay, clipping)`` with its
+    defaults, and whose algorithm is ``build(lr, b1, b2, eps, weight_decay)``."""
 
     class Variant(_Optimizer):
         def __init__(self, lr: LR = default_lr, betas: Tuple[float, float] = (0.9, 0.999), eps: float = default_eps,
@@ -180,10 +180,17 @@ def _adam_like(who: str, scale_by, default_lr: float = 1e-3, default_eps: float 
 
         def _algorithm(self, lr, hp):
             b1, b2 = hp["betas"]
-            return optax.chain(*_l2(hp["weight_decay"]), scale_by(b1=b1, b2=b2, eps=hp["eps"]), optax.scale_by_learning_rate(lr))
+            return build(lr, b1, b2, hp["eps"], hp["weight_decay"])
 
     Variant.__name__ = Variant.__qualname__ = who
     return Variant
+
+
+def _adam_like(who: str, scale_by, **defaults):
+    """An Adam variant: coupled L2, then ``optax.scale_by_<x>(b1, b2, eps)``, then the learning rate."""
+    return _betas_eps_class(
+        who, lambda lr, b1, b2, eps, wd: optax.chain(*_l2(wd), scale_by(b1=b1, b2=b2, eps=eps), optax.scale_by_learning_rate(lr)),
+        **defaults)
 
 
 class Adamax(_adam_like("Adamax", optax.scale_by_adamax, default_lr=2e-3)):
@@ -217,17 +224,10 @@ class Nadam(_Optimizer):
         return optax.chain(*_l2(hp["weight_decay"]), nadam, optax.scale_by_learning_rate(lr))
 
 
-class Lamb(_Optimizer):
+class Lamb(_betas_eps_class("Lamb", lambda lr, b1, b2, eps, wd: fromax.lamb(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd),
+                            default_eps=1e-6)):
     r"""LAMB (``optax.lamb``, fused): :math:`u = \hat m/(\sqrt{\hat v}+\epsilon) + \lambda W`, then the trust
     ratio :math:`\|W\|/\|u\|` per tensor, applied **after** Adam, :math:`W \leftarrow W - \eta \frac{\|W\|}{\|u\|} u`."""
-
-    def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
-                 grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, betas=_betas("Lamb", betas), eps=float(eps))
-
-    def _algorithm(self, lr, hp):
-        b1, b2 = hp["betas"]
-        return fromax.lamb(lr, b1=b1, b2=b2, eps=hp["eps"], weight_decay=hp["weight_decay"])
 
 
 class Lars(_Optimizer):
@@ -357,17 +357,9 @@ class SM3(_Optimizer):
                            optax.scale_by_learning_rate(lr))
 
 
-class Novograd(_Optimizer):
+class Novograd(_betas_eps_class("Novograd", lambda lr, b1, b2, eps, wd: fromax.novograd(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd))):
     r"""NovoGrad (``optax.novograd``, fused): per-tensor second moment :math:`v \leftarrow \beta_2 v + (1-\beta_2)\|g\|^2`,
     :math:`m \leftarrow \beta_1 m + g/(\sqrt{v}+\epsilon) + \lambda W`, :math:`W \leftarrow W - \eta m`."""
-
-    def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, betas=_betas("Novograd", betas), eps=float(eps))
-
-    def _algorithm(self, lr, hp):
-        b1, b2 = hp["betas"]
-        return fromax.novograd(lr, b1=b1, b2=b2, eps=hp["eps"], weight_decay=hp["weight_decay"])
 
 
 class Fromage(_Optimizer):
