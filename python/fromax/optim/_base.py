@@ -218,7 +218,7 @@ class OptaxOptimizer(brainstate.graph.Node):
         self._check_disjoint(group)
         self._groups.append(group)
         self._txs.append(self.tx)
-        self.param_groups.append({"params": param_states, "lr": self._base_lr, "weight_decay": self.weight_decay})
+        self.param_groups.append({"params": param_states, **self.defaults, "lr": self._base_lr})
         self._init_states()
         return self
 
@@ -250,7 +250,7 @@ class OptaxOptimizer(brainstate.graph.Node):
         self._group_base_lrs.append(lr)
         self._groups.append(group)
         self._txs.append(self._build(len(self._groups) - 1, hp))
-        self.param_groups.append({"params": params, **{k: v for k, v in hp.items()}})
+        self.param_groups.append({"params": params, **hp})
         self._follow_scheduler(self._lr_scheduler)
         self._init_states()
 
