@@ -12,29 +12,21 @@ stalling the table. Compile time is what a user waits at the first step of every
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
 ONE = r"""
 import sys, time
 sys.path.insert(0, {here!r})
+import jax
 import jax.numpy as jnp
 import step_time as st
 fromax_tx, optax_tx = st.family()[{name!r}]
 tx = fromax_tx if {fused} else optax_tx
 params = {{f"p{{i:05d}}": jnp.ones((1024,), jnp.float32) for i in range({n})}}
-stepf = st.family_step_fn(tx, {fused})
-
-def train(params, state, xs):
-    import jax
-    def body(carry, x):
-        p, s = carry
-        g = jax.tree.map(lambda w: w * x + 1e-3, p)
-        return stepf(g, p, s), None
-    return jax.lax.scan(body, (params, state), xs)[0]
-
-import jax
-lowered = jax.jit(train, donate_argnums=(0, 1)).lower(params, tx.init(params), jnp.linspace(0.5, 1.5, 10))
+train = st.scan_loop(st.family_step_fn(tx, {fused}))
+lowered = jax.jit(train, donate_argnums=(0, 1)).lower(params, tx.init(params), st.scan_inputs(10))
 t0 = time.perf_counter()
 lowered.compile()
 print(f"{{time.perf_counter() - t0:.2f}}")
@@ -42,8 +34,6 @@ print(f"{{time.perf_counter() - t0:.2f}}")
 
 
 def compile_seconds(name: str, fused: bool, n: int, limit: float) -> str:
-    import os
-
     code = ONE.format(here=os.path.dirname(os.path.abspath(__file__)), name=name, fused=fused, n=n)
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=limit, check=True)

@@ -138,11 +138,10 @@ def time_standalone(tx, fused, params, grads, reps):
     return time_step(lambda g, p, s: stepf(g, s, p), params, tx.init(params), grads, reps, donate_state=False)
 
 
-def time_scan(step_gps, params, state, scan_steps, reps, donate_state):
-    """Median ms per step of scan_steps steps in one jitted lax.scan, and the compiled HLO. The
-    gradient is computed inside the loop, g = W * x_t + 1e-3 (see in-graph mode above);
-    ``step_gps(g, p, s) -> (p, s)``. Params (and the state, if ``donate_state``) are donated and
-    re-created outside the timed region."""
+def scan_loop(step_gps):
+    """``train(params, state, xs) -> (params, state)``: one step ``step_gps(g, p, s) -> (p, s)`` per
+    element of ``xs`` in a lax.scan, the gradient computed inside the loop, g = W * x_t + 1e-3 (see
+    in-graph mode above)."""
 
     def train(params, state, xs):
         def body(carry, x):
@@ -152,8 +151,20 @@ def time_scan(step_gps, params, state, scan_steps, reps, donate_state):
 
         return jax.lax.scan(body, (params, state), xs)[0]
 
-    xs = jnp.linspace(0.5, 1.5, scan_steps, dtype=jnp.float32)
-    run = jax.jit(train, donate_argnums=(0, 1) if donate_state else (0,)).lower(params, state, xs).compile()
+    return train
+
+
+def scan_inputs(scan_steps: int) -> jax.Array:
+    """The per-step inputs x_t of scan_loop."""
+    return jnp.linspace(0.5, 1.5, scan_steps, dtype=jnp.float32)
+
+
+def time_scan(step_gps, params, state, scan_steps, reps, donate_state):
+    """Median ms per step of scan_steps steps of scan_loop(step_gps) in one jitted call, and the
+    compiled HLO. Params (and the state, if ``donate_state``) are donated and re-created outside the
+    timed region."""
+    xs = scan_inputs(scan_steps)
+    run = jax.jit(scan_loop(step_gps), donate_argnums=(0, 1) if donate_state else (0,)).lower(params, state, xs).compile()
     samples = []
     for _ in range(reps + 1):  # the first call warms up
         p, s = copy_tree(params), (copy_tree(state) if donate_state else state)

@@ -322,3 +322,22 @@ def test_signatures_and_defaults_are_braintools():
             assert [n for n, _ in theirs] == ["lr", "momentum", "grad_clip_norm", "grad_clip_value"]
             continue
         assert ours == theirs, name
+
+
+@pytest.mark.parametrize("name", ["Fromage", "AdamW", "Lamb", "Lars", "Novograd", "Adam", "DoG", "Prodigy", "ScheduleFree"])
+def test_facade_step_runs_fromax_kernels_a_constant_number_of_times(name):
+    """The jitted facade step compiles to fromax custom calls, as many for 40 parameters as for 3."""
+    import re
+
+    counts = []
+    for n in (3, 40):
+        states = {f"w{i}": brainstate.ParamState(jnp.ones(4)) for i in range(n)}
+        opt = getattr(optim, name)().register_trainable_weights(states)
+
+        @brainstate.transform.jit
+        def step(g):
+            opt.step(g)
+
+        hlo = step.lower({k: jnp.ones(4) for k in states}).compile().as_text()
+        counts.append(len(re.findall(r'custom_call_target="fromax_', hlo)))
+    assert counts[0] >= 1 and counts[0] == counts[1], counts

@@ -121,7 +121,11 @@ def train_classifier(name: str, tx, params: dict, train: Split, evals: dict[str,
     params)`` gives the point to evaluate when it is not the trained one (Schedule-Free's average)."""
     loss_fn = lambda p, x, y: cross_entropy(mlp(p, x), y)  # noqa: E731
     epoch_fn = make_epoch(tx, loss_fn)
-    evaluate = jax.jit(lambda p, x, y: (cross_entropy(mlp(p, x), y), jnp.mean(jnp.argmax(mlp(p, x), -1) == y)))
+    @jax.jit
+    def evaluate(p, x, y):
+        logits = mlp(p, x)
+        return cross_entropy(logits, y), jnp.mean(jnp.argmax(logits, -1) == y)
+
     params = jax.tree.map(jnp.copy, params)
     state = tx.init(params)
     rng = np.random.default_rng(seed)

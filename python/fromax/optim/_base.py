@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fromax.optim._params import Registered, check_no_unknown, is_state
+from fromax.optim._params import Registered, check_no_unknown
 from fromax.optim._schedulers import ConstantLR, LRScheduler, _as_floats
 from fromax.optim._state import OptimState, count_array, lr_array
 from fromax.step import step as fused_step
@@ -40,6 +40,11 @@ def _check_nonnegative(who: str, **values: Any) -> None:
     for name, v in values.items():
         if v is not None and (not math.isfinite(float(v)) or float(v) < 0):
             raise ValueError(f"{who}: {name} must be finite and >= 0, got {v}")
+
+
+def _check_transformation(who: str, what: str, tx: Any) -> None:
+    if not isinstance(tx, optax.GradientTransformation):
+        raise TypeError(f"{who}: {what} must be an optax.GradientTransformation, got {type(tx).__name__}")
 
 
 def _check_positive(who: str, **values: Any) -> None:
@@ -95,8 +100,8 @@ class OptaxOptimizer(brainstate.graph.Node):
         grad_clip_value: Optional[float] = None,
     ):
         who = type(self).__name__
-        if tx is not None and not isinstance(tx, optax.GradientTransformation):
-            raise TypeError(f"{who}: tx must be an optax.GradientTransformation, got {type(tx).__name__}")
+        if tx is not None:
+            _check_transformation(who, "tx", tx)
         if not isinstance(lr, LRScheduler):
             if isinstance(lr, bool) or not isinstance(lr, (int, float)):
                 raise TypeError(f"{who}: lr must be a float or an LRScheduler, got {type(lr).__name__}")
@@ -360,8 +365,3 @@ class OptaxOptimizer(brainstate.graph.Node):
         if lrs.shape != self._lrs.value.shape:
             raise ValueError(f"{who}: the checkpoint has {lrs.shape[0]} learning rates, this optimizer {self._lrs.value.shape[0]}")
         self._lrs.value = lrs
-
-
-def state_values(tree: Any) -> Any:
-    """The values of a pytree of States (a helper for tests and examples)."""
-    return jax.tree.map(lambda s: s.value, tree, is_leaf=is_state)

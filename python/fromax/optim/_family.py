@@ -14,6 +14,7 @@ from typing import Any, Optional, Tuple
 import optax
 
 import fromax
+from fromax.optim._base import _check_transformation
 from fromax.optim._optimizers import LR, Clip, _Optimizer, _betas
 
 __all__ = [
@@ -110,8 +111,8 @@ class Mechanic(_Optimizer):
     def __init__(self, base_optimizer: Optional[optax.GradientTransformation] = None, lr: LR = 1e-3, weight_decay: float = 0.01,
                  eps: float = 1e-8, s_init: float = 1e-6, num_betas: int = 6, grad_clip_norm: Clip = None,
                  grad_clip_value: Clip = None):
-        if base_optimizer is not None and not isinstance(base_optimizer, optax.GradientTransformation):
-            raise TypeError(f"Mechanic: base_optimizer must be an optax.GradientTransformation, got {type(base_optimizer).__name__}")
+        if base_optimizer is not None:
+            _check_transformation("Mechanic", "base_optimizer", base_optimizer)
         self.base_optimizer = base_optimizer
         self._lr_as_ratio = base_optimizer is not None
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, eps=float(eps), s_init=float(s_init),

@@ -16,7 +16,7 @@ import optax
 
 import fromax
 from fromax.optim import _transforms
-from fromax.optim._base import OptaxOptimizer, _check_nonnegative, _check_positive
+from fromax.optim._base import OptaxOptimizer, _check_nonnegative, _check_positive, _check_transformation
 from fromax.optim._schedulers import LRScheduler
 
 __all__ = [
@@ -256,8 +256,7 @@ class Lookahead(_Optimizer):
 
     def __init__(self, base_optimizer: optax.GradientTransformation, sync_period: int = 5, alpha: float = 0.5, lr: LR = 1e-3,
                  weight_decay: float = 0.0, grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        if not isinstance(base_optimizer, optax.GradientTransformation):
-            raise TypeError(f"Lookahead: base_optimizer must be an optax.GradientTransformation, got {type(base_optimizer).__name__}")
+        _check_transformation("Lookahead", "base_optimizer", base_optimizer)
         self.base_optimizer = base_optimizer
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, sync_period=int(sync_period), alpha=float(alpha))
 
