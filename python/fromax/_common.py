@@ -128,5 +128,5 @@ def adam_columns(b1, b2, eps, eps_root, count_inc: Array, nesterov: bool) -> lis
     if nesterov:
         cm, cg = b1 / (1 - b1 ** optax.safe_increment(t)), (1 - b1) / bc1
     else:
-        cm, cg = 1 / bc1, jnp.zeros_like(bc1)
+        cm, cg = 1 / bc1, 0.0
     return [b1, b2, eps, eps_root, cm, cg, 1 - b2**t]

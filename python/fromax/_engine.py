@@ -74,16 +74,16 @@ def _axpby_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: in
     return axpby_p.bind(coeffs, *tensors, segments=segments, _in_place=in_place)
 
 
-def _fromage_local(reduce: RowReduce, lr, p_bound, init_norms, *tensors: Array, segments: int, delta: bool) -> list[Array]:
+def _fromage_local(reduce: RowReduce, lr, p_bound, init_norms, *tensors: Array, segments: int) -> list[Array]:
     del segments  # 1: under vmap the fused call becomes the two-phase one
     if reduce.trivial:
-        # The optax contract (delta) returns W_new - W in fresh buffers; the fused step writes W_new
-        # over W (aliased), so a donated step runs in place.
-        return fromage_p.bind(lr, p_bound, init_norms, *tensors, delta=int(delta))
+        # W_new written over W (aliased), so a donated step runs in place. (The kernel's delta=1,
+        # W_new - W, is not used: the optax contract updates in XLA, see fromax._family.)
+        return fromage_p.bind(lr, p_bound, init_norms, *tensors, delta=0)
     # Split tensors: the norms need every shard, so reduce, all-reduce, then update.
     s = reduce(sums_p.bind(*tensors, segments=1, streams=2)[0])[0]
-    coeffs = reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, delta)
-    return axpby_p.bind(coeffs[None], *tensors, segments=1, _in_place=not delta)
+    coeffs = reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, False)
+    return axpby_p.bind(coeffs[None], *tensors, segments=1, _in_place=True)
 
 
 # ---- fromax_sums: the reduce phase --------------------------------------------------------------
@@ -150,14 +150,14 @@ def axpby(coeffs: Array, x: Sequence[Array], y: Sequence[Array], *, in_place: bo
 
 
 # ---- fromax_fromage: the fused step -------------------------------------------------------------
-def _fromage_two_phase(lr, p_bound, init_norms, w, g, *, delta: bool) -> list[Array]:
+def _fromage_two_phase(lr, p_bound, init_norms, w, g) -> list[Array]:
     s = sums(w, g)
-    return axpby(reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, delta), w, g, in_place=not delta)
+    return axpby(reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, False), w, g, in_place=True)
 
 
 @functools.lru_cache(maxsize=None)
-def _fromage_call(delta: bool):
-    engine_call = EngineCall(_fromage_local, (("delta", delta),), 3, 2, False)
+def _fromage_call():
+    engine_call = EngineCall(_fromage_local, (), 3, 2, False)
 
     @jax.custom_batching.custom_vmap
     def call(lr: Array, p_bound: Array, init_norms: Array, w: list[Array], g: list[Array]) -> list[Array]:
@@ -166,27 +166,25 @@ def _fromage_call(delta: bool):
     @call.def_vmap
     def rule(size, in_batched, lr, p_bound, init_norms, w, g):
         in_axes = jax.tree.map(lambda bt: 0 if bt else None, list(in_batched))
-        two_phase = functools.partial(_fromage_two_phase, delta=delta)
-        out = jax.vmap(two_phase, in_axes=tuple(in_axes), axis_size=size)(lr, p_bound, init_norms, w, g)
+        out = jax.vmap(_fromage_two_phase, in_axes=tuple(in_axes), axis_size=size)(lr, p_bound, init_norms, w, g)
         return out, [True] * len(w)
 
     return call
 
 
-@functools.lru_cache(maxsize=None)
-def _fromage_kernel(delta: bool):
-    return lambda lr, p_bound, init_norms, w, g: list(_fromage_call(delta)(lr, p_bound, init_norms, w, g))
+def _fromage_kernel(lr, p_bound, init_norms, w, g) -> list[Array]:
+    return list(_fromage_call()(lr, p_bound, init_norms, w, g))
 
 
-@functools.lru_cache(maxsize=None)
-def _fromage_reference(delta: bool):
+def _fromage_reference(lr, p_bound, init_norms, w, g) -> list[Array]:
     # init_norms all zero means "no p_bound" for the kernel; the same holds in the reference math.
-    return lambda lr, p_bound, init_norms, w, g: reference.fromage(lr, p_bound, init_norms, w, g, delta)
+    return reference.fromage(lr, p_bound, init_norms, w, g, False)
 
 
-def fromage(lr: Array, p_bound: Array, init_norms: Array, w: Sequence[Array], g: Sequence[Array], *, delta: bool) -> list[Array]:
-    """Fused Fromage step for one accumulator group (``init_norms`` all zero: no p_bound)."""
-    return _differentiable(_fromage_kernel(delta), _fromage_reference(delta))(lr, p_bound, init_norms, list(w), list(g))
+def fromage(lr: Array, p_bound: Array, init_norms: Array, w: Sequence[Array], g: Sequence[Array]) -> list[Array]:
+    """Fused Fromage step for one accumulator group, new params written over the old (``init_norms``
+    all zero: no p_bound)."""
+    return _differentiable(_fromage_kernel, _fromage_reference)(lr, p_bound, init_norms, list(w), list(g))
 
 
 # ---- jax.grad / jax.jvp: the kernels' derivatives are the reference math's ----------------------

@@ -11,6 +11,17 @@ recompiles when a hyperparameter changes.
 Every call inherits, like Fromage's, the engine's sharding (:mod:`fromax._sharding`: shards reduce
 locally and their sums are all-reduced; updates stay local), ``jax.vmap`` (a batch of models is one
 call with ``segments`` multiplied) and ``jax.grad``/``jax.jvp`` (the JVP of the reference math).
+
+The optax contract (``tx.update``, then ``optax.apply_updates``): the reduce phase runs on the
+kernels, the update phase is the functor's math in JAX, compiled by XLA like optax's own step. An FFI
+call is where XLA stops fusing, and its results live in buffers XLA cannot choose, so an update
+kernel costs more there than the XLA loops it replaces: the increment it returns is added to the
+params by a separate pass (XLA computes it inside the loop that adds it), its result buffers are
+fresh memory touched for the first time on every call (page faults), and its new state cannot be
+written over donated state (a result written over an operand is forced, so XLA would copy every
+undonated operand first), so XLA copies each state result into its donated buffer instead. In a
+training loop XLA also fuses the gradient's own computation into that loop. :func:`fromax.step` is
+the path with no increment at all: the update kernel writes params and state in place.
 """
 
 from __future__ import annotations
@@ -32,10 +43,12 @@ from fromax.reference import acc_dtype
 Array = jax.Array
 Streams = Sequence[Sequence[Array]]
 
-# The `delta` of an update: False (the fused step: new params, every result in place), True (the
-# optax contract: an increment, fresh buffers) or STATE_IN_PLACE (an increment, with the state
-# results written over their state streams: a base transformation inside a fused, donated step).
+# The `delta` of an update: False (the fused step: new params, every result in place), CONTRACT
+# (True: the optax contract, an increment) or STATE_IN_PLACE (an increment, with the state results
+# written over their state streams: a base transformation inside a fused, donated step).
+CONTRACT = True
 STATE_IN_PLACE = 2
+
 
 
 # ---- primitives: one per functor, named after its FFI target ---------------------------------------
@@ -51,17 +64,16 @@ def primitive(functor: Functor):
 
         return make_primitive(functor.target, avals, lambda n_ops, n_res, **params: None)
 
-    def avals(coeffs, *tensors, segments: int, delta: int, _state_in_place: int):
+    def avals(coeffs, *tensors, segments: int, delta: int):
         n = len(tensors) // functor.n_in
         return [tensors[r * n + i].update(weak_type=False) for r in functor.replaces for i in range(n)]
 
-    def aliases(n_ops, n_res, *, delta: int, _state_in_place: int, **params):
+    def aliases(n_ops, n_res, *, delta: int, **params):
         # The fused step (delta=0) writes every result over the stream it replaces, so a donated
-        # step runs in place; the optax contract returns fresh buffers (aliasing undonated inputs
-        # would make XLA copy them first), except under STATE_IN_PLACE: an increment, but the
-        # state results over their (donated) state streams.
+        # step runs in place; an increment (delta=1: STATE_IN_PLACE, a base inside a wrapper's
+        # fused step) goes to a fresh buffer, the state results still over their state streams.
         n = n_res // functor.n_out
-        first = 0 if not delta else 1 if _state_in_place else functor.n_out
+        first = 1 if delta else 0
         return {1 + r * n + i: j * n + i for j, r in enumerate(functor.replaces) if j >= first for i in range(n)} or None
 
     return make_primitive(functor.target, avals, aliases, guarded=True)
@@ -74,8 +86,7 @@ def _reduce_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: i
 
 def _update_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, functor: Functor, delta: bool) -> list[Array]:
     del reduce  # elementwise: shards update on their own
-    in_place = int(delta == STATE_IN_PLACE)
-    return primitive(functor).bind(coeffs, *tensors, segments=segments, delta=int(bool(delta)), _state_in_place=in_place)
+    return primitive(functor).bind(coeffs, *tensors, segments=segments, delta=int(bool(delta)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,9 +126,9 @@ def _kernel(functor: Functor, delta: bool):
     return lambda coeffs, streams: _call(functor, 1, delta)(coeffs[None], streams)
 
 
-def _leaf_math(functor: Functor, coeffs: Array, streams: Streams, i: int) -> list[Array]:
+def _leaf_math(functor: Functor, coeffs: "Array | Coefficients", streams: Streams, i: int) -> list[Array]:
     acc = coeffs.dtype
-    c = [coeffs[i, k] for k in range(functor.n_coeffs)]
+    c = coeffs.leaf(i) if isinstance(coeffs, Coefficients) else [coeffs[i, k] for k in range(functor.n_coeffs)]
     return functor.math(c, [s[i].astype(acc) for s in streams])
 
 
@@ -164,17 +175,19 @@ def _check(functor: Functor, coeffs: Array, streams: Streams) -> int:
     return n
 
 
-def _per_group(functor: Functor, coeffs: Array, streams: Streams, kernels: bool, delta: bool):
-    """(indices, result) per accumulator group of stream 0's leaves."""
-    fn = _differentiable(_kernel(functor, delta), _reference(functor, delta)) if kernels else _reference(functor, delta)
-    n = len(streams[0])
+def _per_group(functor: Functor, coeffs: Coefficients, streams: Streams, kernels: bool, delta: bool):
+    """(indices, result) per accumulator group of stream 0's leaves: the kernels read the
+    coefficient table, the JAX math its columns."""
+    kernel = _differentiable(_kernel(functor, delta), _reference(functor, delta))
     for acc, idx in groups(streams[0]):
-        c = (coeffs if len(idx) == n else coeffs[np.asarray(idx)]).astype(acc)
         sub = [[s[i] for i in idx] for s in streams]
-        yield idx, fn(c, sub)
+        if kernels:
+            yield idx, kernel(coeffs.table(idx, acc), sub)
+        else:
+            yield idx, _reference(functor, delta)(coeffs.subset(idx, acc), sub)
 
 
-def reduce(name: str, coeffs: Array, streams: Streams, *, kernels: bool) -> Array:
+def reduce(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool) -> Array:
     """Per-tensor sums ``(n, n_sums)`` of functor ``name``'s terms over every leaf (in the dtype of
     ``coeffs``). ``coeffs``: ``(n, n_coeffs)``, one row per leaf; ``streams``: ``n_in`` lists of n."""
     functor = FUNCTORS[name]
@@ -190,7 +203,7 @@ def reduce(name: str, coeffs: Array, streams: Streams, *, kernels: bool) -> Arra
     return out
 
 
-def update(name: str, coeffs: Array, streams: Streams, *, kernels: bool, delta: bool | int) -> list[list[Array]]:
+def update(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, delta: bool | int) -> list[list[Array]]:
     """Functor ``name``'s results for every leaf: ``n_out`` lists of n tensors, result j shaped and
     typed like the stream it replaces. Result 0 is the parameter increment (``delta`` True or
     STATE_IN_PLACE) or the new parameter (``delta=False``: the fused step, written over the
@@ -198,6 +211,10 @@ def update(name: str, coeffs: Array, streams: Streams, *, kernels: bool, delta: 
     functor = FUNCTORS[name]
     n = _check(functor, coeffs, streams)
     out: list[list] = [[None] * n for _ in functor.replaces]
+    # The optax contract's update phase is XLA's own (see the module docstring).
+    kernels = kernels and delta != CONTRACT
+    if not kernels:
+        coeffs, streams = _state_after_coefficients(functor, coeffs, streams)
     for idx, results in _per_group(functor, coeffs, streams, kernels, delta):
         for j in range(functor.n_out):
             for i, value in zip(idx, results[j], strict=True):
@@ -205,8 +222,65 @@ def update(name: str, coeffs: Array, streams: Streams, *, kernels: bool, delta: 
     return out
 
 
-def rows(n: int, dtype, *columns) -> Array:
-    """A ``(n, len(columns))`` coefficient table: each column a scalar (broadcast to every leaf) or
-    an ``(n,)`` per-tensor vector."""
-    cols = [jnp.broadcast_to(jnp.asarray(c, dtype), (n,)) for c in columns]
-    return jnp.stack(cols, axis=-1) if cols else jnp.zeros((n, 0), dtype)
+class Coefficients:
+    """A functor's ``(n, len(columns))`` coefficient rows, kept as their columns: each a scalar for
+    every leaf or an ``(n,)`` per-tensor vector, in the accumulator dtype ``dtype``.
+
+    The kernels read them as one table (:meth:`table`). The JAX math reads the columns (:meth:`leaf`),
+    so a coefficient known while tracing (a Python or NumPy number) stays a number there, and a term
+    it zeroes is not computed: XLA keeps ``0 * g`` (it is NaN for an infinite g), and computing it
+    can cost a read of g in a loop that would otherwise not touch it."""
+
+    def __init__(self, n: int, dtype, columns: Sequence):
+        self.n, self.dtype, self.columns = n, np.dtype(dtype), list(columns)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, len(self.columns))
+
+    def subset(self, idx: Sequence[int], dtype) -> "Coefficients":
+        """The rows of leaves ``idx``, in ``dtype``."""
+        if len(idx) == self.n:
+            return Coefficients(self.n, dtype, self.columns)
+        rows = np.asarray(idx)
+        return Coefficients(len(idx), dtype, [c[rows] if np.ndim(c) == 1 else c for c in self.columns])
+
+    def table(self, idx: Sequence[int], dtype) -> Array:
+        """The ``(len(idx), C)`` table of leaves ``idx`` in ``dtype``, for the kernels."""
+        sub = self.subset(idx, dtype)
+        cols = [jnp.broadcast_to(jnp.asarray(c, dtype), (sub.n,)) for c in sub.columns]
+        return jnp.stack(cols, axis=-1) if cols else jnp.zeros((sub.n, 0), dtype)
+
+    def leaf(self, i: int) -> list:
+        """Leaf i's coefficients in ``dtype``: NumPy scalars where known while tracing (the math on
+        them is then the same as the kernel's, e.g. ``1 - b1`` rounded in f32), else JAX scalars."""
+        out = []
+        for c in self.columns:
+            v = c[i] if np.ndim(c) == 1 else c
+            out.append(np.asarray(v, self.dtype)[()] if isinstance(v, (int, float, np.number)) else jnp.asarray(v, self.dtype))
+        return out
+
+
+def _state_after_coefficients(functor: Functor, coeffs: Coefficients, streams: Streams) -> tuple[Coefficients, Streams]:
+    """For an update computed by XLA: the state streams it overwrites made to depend on its traced
+    coefficients, by adding an exact zero computed from them (``(c > 0) * 0``: +0 whatever c is,
+    NaN included, and XLA cannot fold it). A reduce that read that state (LAMB's norms read m and v)
+    then runs before the state is overwritten, which XLA cannot see on its own (the new m does not
+    depend on the norms): without it XLA copies the old state first, to keep it for the reduce
+    (an optimization barrier does not stop that). The state streams read by the update are then
+    read after the coefficients exist; the cost is an add per state element in the same loop."""
+    traced = [c for c in coeffs.columns if isinstance(c, jax.Array)]
+    state = list(functor.replaces[1:])
+    if not traced or not state:
+        return coeffs, streams
+    zero = sum((jnp.broadcast_to(c, (coeffs.n,)) > 0).astype(coeffs.dtype) for c in traced) * 0
+    streams = list(streams)
+    for r in state:
+        streams[r] = [x + zero[i].astype(x.dtype) for i, x in enumerate(streams[r])]
+    return coeffs, streams
+
+
+def rows(n: int, dtype, *columns) -> Coefficients:
+    """The coefficient rows of n leaves: each column a scalar (the same for every leaf) or an
+    ``(n,)`` per-tensor vector."""
+    return Coefficients(n, dtype, columns)

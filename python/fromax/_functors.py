@@ -19,6 +19,7 @@ import dataclasses
 from typing import Callable, Sequence
 
 import jax.numpy as jnp
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +67,17 @@ def _update(name: str, n_in: int, replaces: Sequence[int], n_coeffs: int):
 ADAM_COLS = 7  # b1, b2, eps, eps_root, cm, cg, bc2
 
 
+def axpy(a, x, y):
+    """``a * x + y``; just ``y`` where ``a`` is known to be 0 while tracing (a NumPy scalar: see
+    fromax._family.Coefficients), so that XLA's loop need not read ``x``."""
+    return y if isinstance(a, np.floating) and a == 0 else a * x + y
+
+
 def adam_direction(c, g, m, v):
     b1, b2, eps, eps_root = c[0], c[1], c[2], c[3]
     m_new = b1 * m + (1 - b1) * g
     v_new = b2 * v + (1 - b2) * (g * g)
-    m_hat = c[4] * m_new + c[5] * g
+    m_hat = axpy(c[5], g, c[4] * m_new)
     return m_hat / (jnp.sqrt(v_new / c[6] + eps_root) + eps), m_new, v_new
 
 

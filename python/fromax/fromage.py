@@ -126,9 +126,12 @@ def fromage(
             if p_bound is not None:
                 norms = state.init_norms if len(idx) == len(p_leaves) else state.init_norms[np.asarray(idx)]
                 norms = norms.astype(acc)
-            if kernels:
+            if kernels and not delta:
                 norms_arg = norms if norms is not None else jnp.zeros([len(idx)], acc)  # 0 = uncapped
-                return _engine.fromage(lr_acc, bound, norms_arg, w, g, delta=delta)
+                return _engine.fromage(lr_acc, bound, norms_arg, w, g)
+            if kernels:  # the optax contract: the sums on the kernel, the update in XLA (see fromax._family)
+                coeffs = reference.fromage_coefficient_rows(_engine.sums(w, g), lr_acc, bound, norms, delta=True)
+                return reference.axpby(coeffs, w, g)
             return reference.fromage(lr_acc, bound, norms, w, g, delta=delta)
 
         out = _engine.map_groups(p_leaves, group_step)
