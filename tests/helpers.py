@@ -58,6 +58,18 @@ def as_f64(tree):
     return jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
 
 
+def assert_displacements_close(actual, expected, start, rtol):
+    """|(a - x0) - (e - x0)| <= rtol * max|e - x0| + 1e-6 * max|e|, leafwise: the steps taken are
+    compared at their own scale (lr-free methods start with tiny steps), plus f32 rounding of x."""
+    for path_a, e, x0 in zip(jax.tree_util.tree_flatten_with_path(actual)[0], jax.tree.leaves(expected), jax.tree.leaves(start)):
+        path, a = path_a
+        a, e, x0 = (np.asarray(x, np.float64) for x in (a, e, x0))
+        if not a.size:
+            continue
+        moved = np.max(np.abs(e - x0))
+        np.testing.assert_allclose(a - x0, e - x0, rtol=0, atol=rtol * moved + 1e-6 * np.max(np.abs(e)), err_msg=jax.tree_util.keystr(path))
+
+
 def assert_trees_close(actual, expected, rtol: float, atol_rel: float = 0.0, err: str = "", scale_tree=None):
     """Leafwise: |a - e| <= rtol * |e| + atol_rel * max|s|, where s is the leaf of `scale_tree`
     (default: of `expected`). An update W_new - W is compared at the scale of W: its rounding error is

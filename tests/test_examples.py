@@ -31,6 +31,30 @@ def test_flax_nnx_example_trains():
     assert last < 0.4 * first and accuracy > 0.75
 
 
+def test_flax_nnx_fused_recipe_equals_the_optimizer_update():
+    """examples/flax_nnx.py's fused_update (fromax.step) takes the step nnx.Optimizer.update takes,
+    for a fromax optimizer and for a chain ending in one, and counts the step."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    from flax import nnx
+
+    import fromax
+
+    example = _load("flax_nnx")
+    x, y = jnp.ones((8, 64)) * jnp.arange(64) / 64, jnp.arange(8) % 10
+    for make in (lambda: fromax.adamw(1e-2), lambda: optax.chain(optax.clip_by_global_norm(0.1), fromax.lamb(1e-2))):
+        models = [example.MLP(nnx.Rngs(0)) for _ in range(2)]
+        optimizers = [nnx.Optimizer(m, make(), wrt=nnx.Param) for m in models]
+        for _ in range(3):
+            example.train_step(models[0], optimizers[0], x, y)
+            example.fused_train_step(models[1], optimizers[1], x, y)
+        for a, b in zip(jax.tree.leaves(nnx.state(models[0], nnx.Param)), jax.tree.leaves(nnx.state(models[1], nnx.Param))):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert int(optimizers[1].step[...]) == 3
+
+
 def test_equinox_example_trains_with_the_fused_step():
     first, last, accuracy = _load("equinox").main(epochs=10)
     assert last < 0.7 * first and accuracy > 0.65

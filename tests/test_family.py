@@ -17,7 +17,7 @@ from optax import contrib
 import fromax
 from fromax._functors import FUNCTORS
 from family_cases import CASES
-from helpers import random_grads, random_tree
+from helpers import assert_displacements_close, random_grads, random_tree
 from hypergradient_oracle import AutoHypergradientOracle, HypergradientOracle
 
 NAMES = list(CASES)
@@ -54,18 +54,6 @@ def run(tx, fused: bool, params, grads, with_value: bool = True):
     for g in grads:
         p, s = step(p, s, g)
     return p, s
-
-
-def assert_displacements_close(actual, expected, start, rtol):
-    """|(a - x0) - (e - x0)| <= rtol * max|e - x0| + 1e-6 * max|e|, leafwise: the steps taken are
-    compared at their own scale (lr-free methods start with tiny steps), plus f32 rounding of x."""
-    for path_a, e, x0 in zip(jax.tree_util.tree_flatten_with_path(actual)[0], jax.tree.leaves(expected), jax.tree.leaves(start)):
-        path, a = path_a
-        a, e, x0 = (np.asarray(x, np.float64) for x in (a, e, x0))
-        if not a.size:
-            continue
-        moved = np.max(np.abs(e - x0))
-        np.testing.assert_allclose(a - x0, e - x0, rtol=0, atol=rtol * moved + 1e-6 * np.max(np.abs(e)), err_msg=jax.tree_util.keystr(path))
 
 
 ORACLES = {

@@ -26,6 +26,7 @@ from fromax.lr_free import (
 )
 from fromax.norms import per_tensor_norms
 from fromax.schedule_free import ScheduleFreeState, schedule_free, schedule_free_adamw, schedule_free_eval_params, schedule_free_sgd
+from fromax._fusion import StepPlan, step_plan
 from fromax.step import step
 
 __version__ = "0.1.0"
@@ -33,8 +34,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AdamWState", "AutoHypergradientAdamWState", "COCOBState", "DAdaptAdamWState", "DoGState", "DoWGState", "FromageState",
     "HypergradientAdamWState", "LarsState", "MechanicState", "MomoAdamState", "MomoState", "NovogradState", "ProdigyState",
-    "ScheduleFreeState", "adamw", "auto_hypergradient_adamw", "cocob", "dadapt_adamw", "dog", "dowg", "fromage",
+    "ScheduleFreeState", "StepPlan", "adamw", "auto_hypergradient_adamw", "cocob", "dadapt_adamw", "dog", "dowg", "fromage",
     "hypergradient_adamw", "kernel_platforms", "lamb", "lars", "mechanize", "momo", "momo_adam", "novograd",
     "per_tensor_norms", "prodigy", "reference", "schedule_free", "schedule_free_adamw", "schedule_free_eval_params",
-    "schedule_free_sgd", "step",
+    "schedule_free_sgd", "step", "step_plan",
 ]

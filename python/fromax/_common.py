@@ -3,6 +3,7 @@ also exposes the fused step to :func:`fromax.step`."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -92,10 +93,16 @@ def scalar_dtype(params: Any) -> np.dtype:
     return coeff_dtype(leaves)
 
 
-def transformation(init_fn: Callable, apply: Callable) -> optax.GradientTransformationExtraArgs:
+# Every kind of chain element (fromax._prologue) an optimizer whose gradient-reading functors all
+# have a ``<name>_pre`` twin can fold.
+FOLDS_ALL = frozenset({"scale", "add", "clamp", "global_clip"})
+
+
+def transformation(init_fn: Callable, apply: Callable, folds: frozenset = frozenset()) -> optax.GradientTransformationExtraArgs:
     """An optax transformation from ``apply(grads, state, params, delta, **extra) -> (out, state)``:
     ``update`` returns the increments (``delta=True``), :func:`fromax.step` the new params written
-    over the old ones (``delta=False``)."""
+    over the old ones (``delta=False``). ``folds``: the kinds of chain elements its fused step can
+    fold (fromax._prologue)."""
 
     def update_fn(updates: Any, state: Any, params: Any = None, **extra_args: Any):
         return apply(updates, state, params, True, **extra_args)
@@ -108,6 +115,7 @@ def transformation(init_fn: Callable, apply: Callable) -> optax.GradientTransfor
 
     update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step
     update_fn.fromax_update_state_in_place = update_state_in_place  # type: ignore[attr-defined]  # see base_update
+    update_fn.fromax_folds = folds  # type: ignore[attr-defined]  # see fromax._fusion
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
@@ -120,13 +128,21 @@ def base_update(base: optax.GradientTransformation, delta: bool | int) -> Callab
     return getattr(base.update, "fromax_update_state_in_place", base.update)
 
 
+@functools.partial(jax.jit, inline=True)
+def power(base: Any, count: Any) -> Array:
+    """``base ** count`` for a step count (bias corrections). Jitted, and inlined where it is traced:
+    called eagerly with a concrete count, ``**`` would compile a new ``integer_pow`` for every count
+    (optax jits its bias correction for the same reason)."""
+    return base**count
+
+
 def adam_columns(b1, b2, eps, eps_root, count_inc: Array, nesterov: bool) -> list:
     """Columns 0..6 of an Adam coefficient row (cpp/functors/adam.h): b1, b2, eps, eps_root, and the
     bias corrections as optax applies them at step ``count_inc``."""
     t = count_inc
-    bc1 = 1 - b1**t
+    bc1 = 1 - power(b1, t)
     if nesterov:
-        cm, cg = b1 / (1 - b1 ** optax.safe_increment(t)), (1 - b1) / bc1
+        cm, cg = b1 / (1 - power(b1, optax.safe_increment(t))), (1 - b1) / bc1
     else:
         cm, cg = 1 / bc1, 0.0
-    return [b1, b2, eps, eps_root, cm, cg, 1 - b2**t]
+    return [b1, b2, eps, eps_root, cm, cg, 1 - power(b2, t)]

@@ -36,18 +36,29 @@ from fromax.reference import acc_dtype
 Array = jax.Array
 
 
+# Leaves per call: a model with more leaves runs one call per LEAVES_PER_CALL of them. XLA's compile
+# time grows with the square of one call's operands (buffer assignment asks, for each pair of
+# buffers that could share memory, whether the call writes one over the other, walking its
+# operands and in-place pairs), so calls of bounded size keep it linear in the leaves: the fused
+# AdamW step over 5000 leaves compiled in 253 s as one call, 76 s in calls of 128 (optax.adamw:
+# 114 s). A call has a fixed cost of a few microseconds: 256 leaves (8 calls for 2000 leaves) cost
+# no measurable time on many_small's step (bench/step_time.py).
+LEAVES_PER_CALL = 256
+
+
 def groups(leaves: Sequence[Array]) -> list[tuple[np.dtype, list[int]]]:
     """Indices of the leaves in each call group, f32 accumulation first.
 
     A group is an accumulator dtype (at most two), and inside ``jax.shard_map`` also the set of
     manual mesh axes the leaves vary over, i.e. are split along (a handful: the model's sharding
-    patterns, never one per leaf), so each call all-reduces its partial sums over one set of axes.
+    patterns, never one per leaf), so each call all-reduces its partial sums over one set of axes;
+    and at most LEAVES_PER_CALL leaves of it.
     """
     by_key: dict[tuple, list[int]] = {}
     for i, leaf in enumerate(leaves):
         by_key.setdefault((acc_dtype(leaf.dtype), tuple(sorted(varying_axes(leaf)))), []).append(i)
     keys = sorted(by_key, key=lambda k: (k[0].itemsize, k[1]))
-    return [(key[0], by_key[key]) for key in keys]
+    return [(key[0], by_key[key][i : i + LEAVES_PER_CALL]) for key in keys for i in range(0, len(by_key[key]), LEAVES_PER_CALL)]
 
 
 def map_groups(leaves: Sequence[Array], fn) -> list:

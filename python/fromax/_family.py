@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from fromax import _prologue
 from fromax._engine import _differentiable, _lead_batch, groups
 from fromax._functors import FUNCTORS, Functor
 from fromax._primitives import make_primitive
@@ -187,10 +188,36 @@ def _per_group(functor: Functor, coeffs: Coefficients, streams: Streams, kernels
             yield idx, _reference(functor, delta)(coeffs.subset(idx, acc), sub)
 
 
+def _folded(name: str, coeffs: Coefficients, streams: Streams, kernels: bool) -> tuple[str, Coefficients]:
+    """Inside a fused step with a folded gradient prologue (fromax._prologue), functor ``name``'s
+    ``<name>_pre`` twin and its rows with the prologue's coefficients appended; else unchanged. The
+    step's first call resolves the prologue's global-norm clips with a ``grad_sq_pre`` reduction
+    of its own gradient and parameter streams (0 and 1)."""
+    folding = _prologue.active()
+    if folding is None:
+        return name, coeffs
+    if f"{name}_pre" not in FUNCTORS:
+        raise ValueError(f"fromax: {FUNCTORS[name].target} cannot fold a gradient prologue")
+
+    def global_sq(affine: _prologue.Affine) -> Array:
+        scale = affine.scale_only()
+        if scale is not None:  # |s g|^2 = s^2 |g|^2: the gradient alone is read
+            return scale * scale * jnp.sum(_reduce(FUNCTORS["sum_sq"], Coefficients(coeffs.n, coeffs.dtype, []), [list(streams[0])], kernels)[:, 0])
+        rows = Coefficients(coeffs.n, coeffs.dtype, affine.columns())
+        return jnp.sum(_reduce(FUNCTORS["grad_sq_pre"], rows, list(streams[:2]), kernels)[:, 0])
+
+    affine = folding.affine(global_sq)
+    return f"{name}_pre", Coefficients(coeffs.n, coeffs.dtype, coeffs.columns + affine.columns())
+
+
 def reduce(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool) -> Array:
     """Per-tensor sums ``(n, n_sums)`` of functor ``name``'s terms over every leaf (in the dtype of
     ``coeffs``). ``coeffs``: ``(n, n_coeffs)``, one row per leaf; ``streams``: ``n_in`` lists of n."""
-    functor = FUNCTORS[name]
+    name, coeffs = _folded(name, coeffs, streams, kernels)
+    return _reduce(FUNCTORS[name], coeffs, streams, kernels)
+
+
+def _reduce(functor: Functor, coeffs: Coefficients, streams: Streams, kernels: bool) -> Array:
     n = _check(functor, coeffs, streams)
     if n == 0:
         return jnp.zeros((0, functor.n_sums), coeffs.dtype)
@@ -208,6 +235,7 @@ def update(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, 
     typed like the stream it replaces. Result 0 is the parameter increment (``delta`` True or
     STATE_IN_PLACE) or the new parameter (``delta=False``: the fused step, written over the
     parameter's buffer)."""
+    name, coeffs = _folded(name, coeffs, streams, kernels)
     functor = FUNCTORS[name]
     n = _check(functor, coeffs, streams)
     out: list[list] = [[None] * n for _ in functor.replaces]

@@ -67,10 +67,15 @@ def _update(name: str, n_in: int, replaces: Sequence[int], n_coeffs: int):
 ADAM_COLS = 7  # b1, b2, eps, eps_root, cm, cg, bc2
 
 
+def is_static_zero(x) -> bool:
+    """Whether ``x`` is known to be 0 while tracing: a Python or NumPy number (coefficients known
+    while tracing stay NumPy scalars: see fromax._family.Coefficients)."""
+    return isinstance(x, (int, float, np.number)) and x == 0
+
+
 def axpy(a, x, y):
-    """``a * x + y``; just ``y`` where ``a`` is known to be 0 while tracing (a NumPy scalar: see
-    fromax._family.Coefficients), so that XLA's loop need not read ``x``."""
-    return y if isinstance(a, np.floating) and a == 0 else a * x + y
+    """``a * x + y``; just ``y`` where ``a`` is known to be 0, so that XLA's loop need not read ``x``."""
+    return y if is_static_zero(a) else a * x + y
 
 
 def adam_direction(c, g, m, v):
@@ -256,3 +261,50 @@ def schedule_free_adamw(c, x):
     v = c[4] * x[3] + (1 - c[4]) * (g * g)
     u = -c[2] * (g / (jnp.sqrt(v / c[6]) + c[5]) + c[3] * x[1])
     return list(schedule_free_step(c, x[1], x[2], u)) + [v]
+
+
+# ---- the gradient prologue (cpp/functors/prologue.h) ----------------------------------------------
+PROLOGUE_COLS = 5  # s1, d1, c, s2, d2
+
+
+def plus_nonzero(d, p, x):
+    """``x + d * p`` where ``d != 0``, else ``x`` (never ``0 * p``, which is NaN for an infinite p)."""
+    if isinstance(d, (int, float, np.number)):
+        return x if d == 0 else x + d * p
+    return jnp.where(d != 0, x + d * p, x)
+
+
+def apply_prologue(c, g, p):
+    """``g' = s2 * clamp(s1 * g + d1 * p, -c, c) + d2 * p`` (``c = inf``: no clamp)."""
+    s1, d1, clip, s2, d2 = c
+    x = plus_nonzero(d1, p, s1 * g)
+    if not (isinstance(clip, np.floating) and np.isinf(clip)):
+        x = jnp.where(x < -clip, -clip, jnp.where(x > clip, clip, x))  # NaN passes through
+    return plus_nonzero(d2, p, s2 * x)
+
+
+@_reduce("sum_sq", 1, 1, 0)
+def sum_sq(c, x):
+    return [x[0] * x[0]]
+
+
+@_reduce("grad_sq", 2, 1, 0)
+def grad_sq(c, x):
+    return [x[0] * x[0]]
+
+
+def _with_prologue(base: Functor) -> Functor:
+    """``<name>_pre``: ``base`` with its gradient (stream 0) first replaced by :func:`apply_prologue`
+    of the parameter (stream 1) and five more coefficients."""
+
+    def math(c, x):
+        n = base.n_coeffs
+        return base.math(c[:n], [apply_prologue(c[n:], x[0], x[1]), *x[1:]])
+
+    return dataclasses.replace(base, name=f"{base.name}_pre", n_coeffs=base.n_coeffs + PROLOGUE_COLS, math=math)
+
+
+# Every functor that reads the gradient of an optimizer folding a prologue (cpp/functors/list.h).
+for _name in ("grad_sq", "adamw", "lamb_norms", "lars_norms", "momentum", "novograd", "distance_norms", "scaled_sgd", "prodigy_sums",
+              "prodigy", "cocob", "momo_sums", "momo", "momo_adam_sums", "momo_adam", "schedule_free_sgd", "schedule_free_adamw"):
+    FUNCTORS[f"{_name}_pre"] = _with_prologue(FUNCTORS[_name])

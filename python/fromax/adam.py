@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, adam_columns, check_beta, check_positive, decay_vector, kernels_for, transformation, value_at
+from fromax._common import FOLDS_ALL, Leaves, adam_columns, check_beta, check_positive, decay_vector, kernels_for, transformation, value_at
+from fromax._eager import eager_jit
 
 Array = jax.Array
 MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
@@ -54,6 +55,7 @@ def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, ma
     return apply
 
 
+@eager_jit
 def adamw(
     learning_rate: optax.ScalarOrSchedule,
     b1: float = 0.9,
@@ -99,9 +101,10 @@ def adamw(
     check_positive("adamw", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
     check_beta("adamw", b1=b1, b2=b2)
 
-    return transformation(_adam_init(mu_dtype), _adam_apply("adamw", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov, False, backend))
+    return transformation(_adam_init(mu_dtype), _adam_apply("adamw", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov, False, backend), folds=FOLDS_ALL)
 
 
+@eager_jit
 def lamb(
     learning_rate: optax.ScalarOrSchedule,
     b1: float = 0.9,
@@ -135,7 +138,7 @@ def lamb(
     check_positive("lamb", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
     check_beta("lamb", b1=b1, b2=b2)
 
-    return transformation(_adam_init(None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend))
+    return transformation(_adam_init(None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend), folds=FOLDS_ALL)
 
 
 def trust_ratio(p_sq: Array, u_sq: Array, trust_coefficient, eps) -> Array:

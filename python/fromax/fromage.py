@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fromax import _engine, _ffi, reference
+from fromax import _engine, _ffi, _prologue, reference
+from fromax._eager import eager_jit
+from fromax._functors import plus_nonzero
 from fromax._validate import matching_leaves, leaves_with_paths
 from fromax.norms import squared_norms
 
@@ -30,6 +32,7 @@ class FromageState(NamedTuple):
     init_norms: Array | None
 
 
+@eager_jit
 def fromage(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     p_bound: float | None = None,
@@ -134,7 +137,11 @@ def fromage(
                 return reference.axpby(coeffs, w, g)
             return reference.fromage(lr_acc, bound, norms, w, g, delta=delta)
 
-        out = _engine.map_groups(p_leaves, group_step)
+        folding = None if delta else _prologue.active()
+        if folding is not None:
+            out = _folded_step(folding, lr, p_bound, state.init_norms, p_leaves, g_leaves, kernels)
+        else:
+            out = _engine.map_groups(p_leaves, group_step)
         new_state = FromageState(optax.safe_increment(state.count), state.init_norms)
         return jax.tree_util.tree_unflatten(treedef, out), new_state
 
@@ -147,4 +154,40 @@ def fromage(
         return apply(grads, state, params, delta=False)
 
     update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step
+    update_fn.fromax_folds = FOLDS  # type: ignore[attr-defined]  # see fromax._fusion
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# What Fromage folds of a chain's gradient pre-processing: linear maps of g and p, whose per-tensor
+# sums follow from its own (no clamp: clamp(g) has sums of its own).
+FOLDS = frozenset({"scale", "add", "global_clip"})
+
+
+def _folded_step(folding: _prologue.Folding, lr, p_bound, init_norms, w_leaves: list, g_leaves: list, kernels: bool) -> list:
+    """The fused step on ``g' = s g + d p`` (the folded prologue) from the sums of ``W`` and ``g``:
+    ``|g'|^2 = s^2 |g|^2 + 2sd <W,g> + d^2 |W|^2``, ``<W,g'> = s <W,g> + d |W|^2``, and
+    ``a W + b g' = (a + b d) W + (b s) g``: the same two passes as without a prologue, and the
+    global norm of a folded clip_by_global_norm comes from the same sums."""
+    parts = []
+    for acc, idx in _engine.groups(w_leaves):
+        w, g = [w_leaves[i] for i in idx], [g_leaves[i] for i in idx]
+        parts.append((acc, idx, w, g, _engine.sums(w, g) if kernels else reference.sums(w, g)))
+
+    def folded_sums(sums: Array, affine: _prologue.Affine) -> tuple[Array, Array, Array]:
+        s, d = affine.linear()
+        ww, gg, wg = sums[:, 0], sums[:, 1], sums[:, 2]
+        return ww, plus_nonzero(d, 2 * s * wg + d * ww, s * s * gg), plus_nonzero(d, ww, s * wg)
+
+    affine = folding.affine(lambda a: sum(jnp.sum(folded_sums(sums, a)[1]) for *_, sums in parts))
+    s, d = affine.linear()
+    out: list = [None] * len(w_leaves)
+    for acc, idx, w, g, sums in parts:
+        ww, gg, wg = folded_sums(sums, affine)
+        norms = None if p_bound is None else (init_norms if len(idx) == len(w_leaves) else init_norms[np.asarray(idx)]).astype(acc)
+        bound = jnp.asarray(p_bound if p_bound is not None else 0.0, acc)
+        a, b = reference.fromage_coefficients(ww, gg, wg, jnp.asarray(lr, acc), bound, norms, False)
+        rows = jnp.stack([plus_nonzero(d, b, a), b * s], axis=-1).astype(acc)
+        new = _engine.axpby(rows, w, g, in_place=True) if kernels else reference.axpby(rows, w, g)
+        for i, x in zip(idx, new, strict=True):
+            out[i] = x
+    return out

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, adam_columns, check_beta, check_positive, kernels_for, scalar_dtype, transformation
+from fromax._common import Leaves, adam_columns, check_beta, check_positive, kernels_for, power, scalar_dtype, transformation
+from fromax._eager import eager_jit
 
 Array = jax.Array
 
@@ -24,7 +25,7 @@ def _previous_direction_columns(b1, b2, eps, count, dtype):
     """``(bc1, bc2, eps)`` of the step before this one; 1 before the first step (no direction yet:
     the sums are then unused)."""
     first = count == 0
-    return (jnp.where(first, 1.0, 1 - b1**count).astype(dtype), jnp.where(first, 1.0, 1 - b2**count).astype(dtype), eps)
+    return (jnp.where(first, 1.0, 1 - power(b1, count)).astype(dtype), jnp.where(first, 1.0, 1 - power(b2, count)).astype(dtype), eps)
 
 
 class HypergradientAdamWState(NamedTuple):
@@ -36,6 +37,7 @@ class HypergradientAdamWState(NamedTuple):
     learning_rate: Array
 
 
+@eager_jit
 def hypergradient_adamw(
     learning_rate: float = 1e-3,
     b1: float = 0.9,
@@ -133,6 +135,7 @@ class AutoHypergradientAdamWState(NamedTuple):
     surprise_steps: Array
 
 
+@eager_jit
 def auto_hypergradient_adamw(
     learning_rate: float = 1e-3,
     b1: float = 0.9,

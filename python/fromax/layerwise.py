@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fromax import _family
-from fromax._common import Leaves, check_beta, check_positive, decay_vector, kernels_for, mask_vector, transformation, value_at
+from fromax import _family, _prologue
+from fromax._common import FOLDS_ALL, Leaves, check_beta, check_positive, decay_vector, kernels_for, mask_vector, transformation, value_at
+from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn, trust_ratio
 from fromax.norms import squared_norms
 
@@ -23,6 +24,7 @@ class LarsState(NamedTuple):
     trace: Any
 
 
+@eager_jit
 def lars(
     learning_rate: optax.ScalarOrSchedule,
     weight_decay: optax.ScalarOrSchedule = 0.0,
@@ -72,7 +74,7 @@ def lars(
         out, trace = _family.update("momentum", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels, delta=delta)
         return lv.tree(out), LarsState(optax.safe_increment(state.count), lv.tree(trace))
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)
 
 
 class NovogradState(NamedTuple):
@@ -84,6 +86,7 @@ class NovogradState(NamedTuple):
     nu: Any
 
 
+@eager_jit
 def novograd(
     learning_rate: optax.ScalarOrSchedule,
     b1: float = 0.9,
@@ -126,7 +129,10 @@ def novograd(
         kernels = kernels_for(backend, "novograd")
         count_inc = optax.safe_increment(state.count)
         first = count_inc == 1
-        g_sq = jnp.stack([s.astype(lv.dtype) for s in squared_norms(lv.g, kernels)]) if lv.n else jnp.zeros([0], lv.dtype)
+        if _prologue.active() is not None:  # a folded chain prologue: |g'|^2 of the gradient it makes
+            g_sq = _family.reduce("grad_sq", _family.rows(lv.n, lv.dtype), [lv.g, lv.p], kernels=kernels)[:, 0]
+        else:
+            g_sq = jnp.stack([s.astype(lv.dtype) for s in squared_norms(lv.g, kernels)]) if lv.n else jnp.zeros([0], lv.dtype)
         nu_old = lv.flat(state.nu, "nu")
         nu = jnp.where(first, g_sq, b2 * jnp.stack([x.astype(lv.dtype) for x in nu_old]) + (1 - b2) * g_sq) if lv.n else g_sq
         den = jnp.sqrt(nu + eps_root) + eps
@@ -135,4 +141,4 @@ def novograd(
         nu_leaves = [nu[i].astype(x.dtype) for i, x in enumerate(nu_old)]
         return lv.tree(out), NovogradState(count_inc, lv.tree(mu), lv.tree(nu_leaves))
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, base_update, check_beta, check_positive, decay_vector, kernels_for, scalar_dtype, transformation, value_at
+from fromax._common import FOLDS_ALL, Leaves, base_update, check_beta, check_positive, decay_vector, kernels_for, power, scalar_dtype, transformation, value_at
+from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
 from fromax.norms import squared_norms
 from fromax._validate import leaves_with_paths
@@ -42,6 +43,7 @@ class DoGState(NamedTuple):
     count: Array
 
 
+@eager_jit
 def dog(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     init_step: tuple[Literal["distance", "learning_rate", "heuristic"], Any] = ("heuristic", 1e-6),
@@ -105,7 +107,7 @@ def dog(
         new_state = DoGState(jnp.asarray(False), state.init_params, max_dist, sum_sq, optax.safe_increment(state.count))
         return lv.tree(out), new_state
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)
 
 
 class DoWGState(NamedTuple):
@@ -117,6 +119,7 @@ class DoWGState(NamedTuple):
     count: Array
 
 
+@eager_jit
 def dowg(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     init_estim_sq_dist: Optional[float] = None,
@@ -165,7 +168,7 @@ def dowg(
         (out,) = _family.update("scaled_sgd", coeffs, streams[:2], kernels=kernels, delta=delta)
         return lv.tree(out), DoWGState(state.init_params, weighted, r2, optax.safe_increment(state.count))
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)
 
 
 # ---- Prodigy / D-Adapt AdamW ----------------------------------------------------------------------
@@ -181,6 +184,7 @@ class ProdigyState(NamedTuple):
     count: Array
 
 
+@eager_jit
 def prodigy(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -233,7 +237,7 @@ def prodigy(
         kernels = kernels_for(backend, "prodigy_sums", "prodigy")
         count_inc = optax.safe_increment(state.count)
         d = state.estim_lr
-        bc = (1 - beta2**count_inc) ** 0.5 / (1 - beta1**count_inc)
+        bc = (1 - power(beta2, count_inc)) ** 0.5 / (1 - power(beta1, count_inc))
         dlr = (d * value_at(learning_rate, state.count) * bc).astype(d.dtype)
         k = d if safeguard_warmup else dlr
         m, v, s, p0 = (lv.flat(x, name) for x, name in zip(state[:4], ("exp_avg", "exp_avg_sq", "grad_sum", "params0")))
@@ -245,7 +249,7 @@ def prodigy(
         t = lv.tree
         return t(out), ProdigyState(t(m), t(v), t(s), state.params0, d_new, numerator, count_inc)
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)
 
 
 class DAdaptAdamWState(NamedTuple):
@@ -259,6 +263,7 @@ class DAdaptAdamWState(NamedTuple):
     count: Array
 
 
+@eager_jit
 def dadapt_adamw(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -302,7 +307,7 @@ def dadapt_adamw(
         kernels = kernels_for(backend, "dadapt_sums", "dadapt")
         sb2 = beta2**0.5
         count_inc = optax.safe_increment(state.count)
-        bc = (1 - beta2**count_inc) ** 0.5 / (1 - beta1**count_inc)
+        bc = (1 - power(beta2, count_inc)) ** 0.5 / (1 - power(beta1, count_inc))
         dlr = (state.estim_lr * value_at(learning_rate, state.count) * bc).astype(state.estim_lr.dtype)
         m, v, s = (lv.flat(x, name) for x, name in zip(state[:3], ("exp_avg", "exp_avg_sq", "grad_sum")))
         sums = _family.reduce("dadapt_sums", _family.rows(lv.n, lv.dtype, eps, sb2, dlr), [lv.g, s, v], kernels=kernels)
@@ -329,6 +334,7 @@ class COCOBState(NamedTuple):
     count: Array
 
 
+@eager_jit
 def cocob(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     alpha: float = 100.0,
@@ -374,7 +380,7 @@ def cocob(
         t = lv.tree
         return t(out), COCOBState(state.init_particles, t(c), t(big_l), t(big_g), t(r), optax.safe_increment(state.count))
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)
 
 
 # ---- Mechanic -------------------------------------------------------------------------------------
@@ -390,6 +396,7 @@ class MechanicState(NamedTuple):
     x0: Any
 
 
+@eager_jit
 def mechanize(
     base_optimizer: optax.GradientTransformation,
     weight_decay: float = 0.01,
@@ -490,6 +497,7 @@ def _require_value(value, who: str):
         raise ValueError(f"fromax.{who} needs the current loss: update(grads, state, params, value=loss) (see jax.value_and_grad)")
 
 
+@eager_jit
 def momo(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     beta: float = 0.9,
@@ -545,7 +553,7 @@ def momo(
         new_lb = state.lb if new_lb is None else new_lb.astype(state.lb.dtype)
         return lv.tree(out), MomoState(lv.tree(m), barf, gamma, new_lb, optax.safe_increment(state.count))
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)
 
 
 class MomoAdamState(NamedTuple):
@@ -559,6 +567,7 @@ class MomoAdamState(NamedTuple):
     count: Array
 
 
+@eager_jit
 def momo_adam(
     learning_rate: optax.ScalarOrSchedule = 1e-2,
     b1: float = 0.9,
@@ -605,17 +614,17 @@ def momo_adam(
         count_inc = optax.safe_increment(state.count)
         dtype = state.barf.dtype
         barf = b1 * state.barf + (1 - b1) * jnp.asarray(value, dtype)
-        bc2 = jnp.asarray(1 - b2**count_inc, dtype)
+        bc2 = jnp.asarray(1 - power(b2, count_inc), dtype)
         m, v = lv.flat(state.exp_avg, "exp_avg"), lv.flat(state.exp_avg_sq, "exp_avg_sq")
         sums = _family.reduce("momo_adam_sums", _family.rows(lv.n, lv.dtype, b1, b2, eps, bc2), [lv.g, lv.p, m, v], kernels=kernels)
         norm, gp, iprod = (_total(sums, k).astype(dtype) for k in range(3))
         gamma = b1 * state.gamma + (1 - b1) * gp
         alpha = value_at(learning_rate, state.count)
-        bc1 = jnp.asarray(1 - b1**count_inc, dtype)
+        bc1 = jnp.asarray(1 - power(b1, count_inc), dtype)
         tau, cp, new_lb = _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, state.lb, lower_bound, adapt_lower_bound, bc1)
         coeffs = _family.rows(lv.n, lv.dtype, b1, b2, eps, bc2, cp, tau)
         out, m, v = _family.update("momo_adam", coeffs, [lv.g, lv.p, m, v], kernels=kernels, delta=delta)
         new_lb = state.lb if new_lb is None else new_lb.astype(dtype)
         return lv.tree(out), MomoAdamState(lv.tree(m), lv.tree(v), barf, gamma, new_lb, count_inc)
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)

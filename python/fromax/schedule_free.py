@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, base_update, check_beta, check_positive, kernels_for, scalar_dtype, transformation, value_at
+from fromax._common import FOLDS_ALL, Leaves, base_update, check_beta, check_positive, kernels_for, scalar_dtype, transformation, value_at
+from fromax._eager import eager_jit
 
 Array = jax.Array
 
@@ -55,6 +56,7 @@ def _lr_at(learning_rate, count, dtype):
     return jnp.asarray(value_at(learning_rate, count), dtype)
 
 
+@eager_jit
 def schedule_free(
     base_optimizer: optax.GradientTransformation,
     learning_rate: optax.ScalarOrSchedule,
@@ -112,6 +114,7 @@ def _warmup(learning_rate, warmup_steps):
     return optax.warmup_constant_schedule(init_value=0, peak_value=learning_rate, warmup_steps=warmup_steps)
 
 
+@eager_jit
 def schedule_free_sgd(
     learning_rate: float = 1.0,
     warmup_steps: Optional[int] = None,
@@ -152,7 +155,7 @@ def schedule_free_sgd(
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, state.base_optimizer_state, lv.tree(z))
         return lv.tree(out), new_state
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)
 
 
 class ScheduleFreeAdamWBase(NamedTuple):
@@ -161,6 +164,7 @@ class ScheduleFreeAdamWBase(NamedTuple):
     nu: Any
 
 
+@eager_jit
 def schedule_free_adamw(
     learning_rate: float = 0.0025,
     warmup_steps: Optional[int] = None,
@@ -208,4 +212,4 @@ def schedule_free_adamw(
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, ScheduleFreeAdamWBase(lv.tree(nu)), lv.tree(z))
         return lv.tree(out), new_state
 
-    return transformation(init_fn, apply)
+    return transformation(init_fn, apply, folds=FOLDS_ALL)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import optax
+
+from fromax import _fusion
 
 
 def step(
@@ -16,8 +19,19 @@ def step(
     the new parameters directly (for Fromage, :math:`W_{new} = aW + bg` per tensor, two passes over
     memory, small tensors once) instead of materialising the update :math:`W_{new} - W` and adding
     it. Under ``jax.jit(..., donate_argnums=...)`` with the params donated, every parameter buffer is
-    updated in place. Any other optax transformation falls back to
-    ``tx.update`` + ``optax.apply_updates`` with the same result.
+    updated in place.
+
+    Inside other transformations the optimizer's fused step still runs: ``optax.chain`` (nested too)
+    ending in a fromax optimizer, its gradient pre-processing folded into the optimizer's kernels
+    where they can (``clip_by_global_norm``, ``scale``, ``scale_by_schedule``,
+    ``add_decayed_weights`` without a mask, ``clip``), and wrappers that pass its update through
+    (``optax.inject_hyperparams``). Any other transformation (``apply_if_finite``, ``MultiSteps``, a
+    chain with an element after the optimizer, optax's own optimizers) runs
+    ``tx.update`` + ``optax.apply_updates``, with the same result; :func:`fromax.step_plan` says
+    which, and the ``"fromax"`` logger says so at DEBUG level when a step falls back.
+
+    Called outside ``jax.jit``, the step runs as one compiled program per transformation (and
+    shapes), compiled on the first call only.
 
     Donation: JAX pairs donated inputs with same-shaped outputs in order, and this returns
     ``(params, state)``; donate params and state in that order (as below), or XLA copies state
@@ -36,5 +50,6 @@ def step(
     fused = getattr(tx.update, "fromax_fused_step", None)
     if fused is not None:
         return fused(grads, state, params, **extra_args)
-    updates, state = optax.with_extra_args_support(tx).update(grads, state, params, **extra_args)
-    return optax.apply_updates(params, updates), state
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((grads, state, params, extra_args))):
+        return _fusion.run(tx, grads, state, params, extra_args)
+    return _fusion.run_eager(tx, grads, state, params, extra_args)
