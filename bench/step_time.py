@@ -31,10 +31,11 @@ floor), and the 2-pass memory floor: 20 bytes per f32 parameter (read W, g twice
 over the streaming bandwidth of a large donated x*0.5 measured in this run (a device-to-device copy
 on a GPU); "fused bw / stream" is the fused step's achieved 2-pass bandwidth as a fraction of it.
 
---family: every optimizer of the family, fused `fromax.step` against its optax counterpart (jitted
-update + apply_updates), params and state donated in both, in each --mode (in-graph: the scan above
-with the state in the carry, plus a plain SGD row: the loop's floor), one row per optimizer, preset
-and mode. In-graph, each run of the scan pays JAX's dispatch of every donated buffer once: with
+--family: every optimizer of the family on every path a user takes, against its optax counterpart,
+in each --mode, one row per optimizer, preset and mode, the paths' calls interleaved: fromax's fused
+`fromax.step` (params and state donated); fromax's optax contract, `tx.update` + `optax.apply_updates`,
+donated and not (standalone); optax's counterpart through the same contract, donated and not.
+In-graph: the scan above with the state in the carry, plus a plain SGD floor. In-graph, each run of the scan pays JAX's dispatch of every donated buffer once: with
 many tensors (many_small) use --scan 100 or more so that the per-step figure is the step's. The hypergradient optimizers have no optax counterpart: they are timed against optax.adamw
 (the step they extend).
 """
@@ -307,6 +308,7 @@ def family():
     from optax import contrib
 
     return {
+        "fromage": (fromax.fromage(0.01), optax.fromage(0.01)),
         "adamw": (fromax.adamw(1e-3), optax.adamw(1e-3)),
         "lamb": (fromax.lamb(1e-3), optax.lamb(1e-3)),
         "lars": (fromax.lars(0.1), optax.lars(0.1)),
@@ -348,14 +350,78 @@ def count_calls(hlo: str) -> int:
     return len(re.findall(r"custom_call_target=\"fromax_", hlo))
 
 
-def time_family_standalone(tx, fused, params, grads, reps):
-    """time_step of the family step, params and state donated."""
-    return time_step(family_step_fn(tx, fused), params, tx.init(params), grads, reps, donate_state=True)
+def compile_step(step_gps, params, state, grads, donate: bool):
+    """A jitted standalone step ``step_gps(g, p, s) -> (p, s)``, compiled; params and state donated
+    (in the order of the outputs) or nothing donated."""
+    return jax.jit(step_gps, donate_argnums=(1, 2) if donate else ()).lower(grads, params, state).compile()
 
 
-def time_family_in_graph(tx, fused, params, scan_steps, reps):
-    """time_scan of the family step, params and state donated (the state in the scan's carry)."""
-    return time_scan(family_step_fn(tx, fused), params, tx.init(params), scan_steps, reps, donate_state=True)
+def compile_scan(step_gps, params, state, scan_steps):
+    """scan_loop(step_gps) over ``scan_steps`` steps, compiled; params and state donated."""
+    return jax.jit(scan_loop(step_gps), donate_argnums=(0, 1)).lower(params, state, scan_inputs(scan_steps)).compile()
+
+
+def interleaved_ms(runs: dict, reps: int) -> dict:
+    """Median ms of each ``runs[name]() -> seconds``, the runs taken in turn, ``reps`` times after one
+    warm-up round: drifts of the machine's speed hit every run alike (these machines are noisy)."""
+    samples = {name: [] for name in runs}
+    for rep in range(reps + 1):
+        for name, run in runs.items():
+            seconds = run()
+            if rep:
+                samples[name].append(seconds)
+    return {name: median_ms(v) for name, v in samples.items()}
+
+
+def standalone_run(compiled, params, state, grads, donate: bool):
+    """``() -> seconds`` of one call of a compiled standalone step; donated inputs re-created
+    outside the timed region."""
+
+    def run():
+        p, s = (copy_tree(params), copy_tree(state)) if donate else (params, state)
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(grads, p, s))
+        return time.perf_counter() - t0
+
+    return run
+
+
+def scan_run(compiled, params, state, scan_steps):
+    """``() -> seconds per step`` of one call of a compiled scan (compile_scan)."""
+    xs = scan_inputs(scan_steps)
+
+    def run():
+        p, s = copy_tree(params), copy_tree(state)
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(p, s, xs))
+        return (time.perf_counter() - t0) / scan_steps
+
+    return run
+
+
+# Family table paths: (column, optimizer "ours" or "theirs", fused step?, donated?).
+FAMILY_PATHS = {
+    "standalone": [("fused", "ours", True, True), ("contract", "ours", False, True), ("contract undonated", "ours", False, False),
+                   ("optax", "theirs", False, True), ("optax undonated", "theirs", False, False)],
+    "in-graph": [("fused", "ours", True, True), ("contract", "ours", False, True), ("optax", "theirs", False, True)],
+}
+
+
+def time_family_paths(ours, theirs, mode, params, grads, scan_steps, reps):
+    """Median ms of every path of FAMILY_PATHS[mode], measured interleaved, and the fused step's HLO."""
+    runs, hlo = {}, ""
+    for column, who, fused, donate in FAMILY_PATHS[mode]:
+        tx = ours if who == "ours" else theirs
+        state = tx.init(params)
+        if mode == "standalone":
+            compiled = compile_step(family_step_fn(tx, fused), params, state, grads, donate)
+            runs[column] = standalone_run(compiled, params, state, grads, donate)
+        else:
+            compiled = compile_scan(family_step_fn(tx, fused), params, state, scan_steps)
+            runs[column] = scan_run(compiled, params, state, scan_steps)
+        if column == "fused":
+            hlo = compiled.as_text()
+    return interleaved_ms(runs, reps), hlo
 
 
 def main_family(args):
@@ -363,7 +429,7 @@ def main_family(args):
     chosen = [o for o in args.optimizers.split(",") if o]
     modes = args.mode.split(",")
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} host cores); kernels: {fromax.kernel_platforms()}")
-    rows = []
+    rows, floors = [], []
     for preset in args.presets.split(","):
         shapes = presets[preset]
         params, grads = make_tree(shapes, 0), make_tree(shapes, 1)
@@ -372,28 +438,36 @@ def main_family(args):
         print(f"\n{preset}: {len(shapes)} tensors, {n:,} params")
         if "in-graph" in modes:
             # The floor of in-graph mode: the same loop (gradients computed in it) with p - lr g.
-            floor, _ = time_family_in_graph(sgd(), False, params, args.scan, max(3, reps // 3))
-            rows.append((preset, "in-graph", "sgd (floor: gradient + p - lr g)", floor, float("nan"), 0, 0))
+            floor, _ = time_scan(family_step_fn(sgd(), False), params, sgd().init(params), args.scan, max(3, reps // 3), donate_state=True)
+            floors.append(f"{preset}: {floor:.2f} ms")
             print(f"  {'sgd (floor: gradient + p - lr g)':42s} in-graph   {floor:9.2f} ms", flush=True)
         for name, (ours, theirs) in family().items():
             if chosen and name.split(" ")[0] not in chosen:
                 continue
             for mode in modes:
-                if mode == "standalone":
-                    t_ours, hlo = time_family_standalone(ours, True, params, grads, reps)
-                    t_theirs, _ = time_family_standalone(theirs, False, params, grads, reps)
-                else:
-                    t_ours, hlo = time_family_in_graph(ours, True, params, args.scan, max(3, reps // 3))
-                    t_theirs, _ = time_family_in_graph(theirs, False, params, args.scan, max(3, reps // 3))
+                t, hlo = time_family_paths(ours, theirs, mode, params, grads, args.scan, reps if mode == "standalone" else max(3, reps // 3))
                 calls, copies = count_calls(hlo), param_sized_copies(hlo, params)
-                rows.append((preset, mode, name, t_ours, t_theirs, calls, copies))
-                print(f"  {name:42s} {mode:10s} fromax {t_ours:9.2f} ms  optax {t_theirs:9.2f} ms  optax / fromax = "
-                      f"{t_theirs / t_ours:6.2f}x  ({calls} fromax calls, {copies} param-sized copies)", flush=True)
+                rows.append((preset, mode, name, t, calls, copies))
+                print(f"  {name:42s} {mode:10s} " + "  ".join(f"{k} {v:.2f}" for k, v in t.items()) +
+                      f" ms  optax / fused {t['optax'] / t['fused']:.2f}x  contract / fused {t['contract'] / t['fused']:.2f}x  "
+                      f"optax / contract {t['optax'] / t['contract']:.2f}x  ({calls} fromax calls, {copies} param-sized copies)", flush=True)
     print()
-    print("| preset | mode | optimizer | fromax fused (ms) | optax (ms) | optax / fromax | fromax calls | fromax param-sized copies |")
-    print("|---|---|---|---|---|---|---|---|")
-    for preset, mode, name, a, b, calls, copies in rows:
-        print(f"| {preset} | {mode} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {calls} | {copies} |")
+    if floors:
+        print("In-graph floor (the loop with plain SGD): " + ", ".join(floors) + "\n")
+    print(family_markdown(rows))
+
+
+def family_markdown(rows) -> str:
+    lines = ["| preset | mode | optimizer | fused | contract | contract undonated | optax | optax undonated | optax / fused "
+             "| contract / fused | optax / contract | optax / contract undonated | fused calls | fused param-sized copies |",
+             "|" + "---|" * 14]
+    for preset, mode, name, t, calls, copies in rows:
+        get = lambda k: f"{t[k]:.2f}" if k in t else "–"  # noqa: E731
+        undonated = f"{t['optax undonated'] / t['contract undonated']:.2f}x" if "contract undonated" in t else "–"
+        lines.append(f"| {preset} | {mode} | {name} | {get('fused')} | {get('contract')} | {get('contract undonated')} | {get('optax')} | "
+                     f"{get('optax undonated')} | {t['optax'] / t['fused']:.2f}x | {t['contract'] / t['fused']:.2f}x | "
+                     f"{t['optax'] / t['contract']:.2f}x | {undonated} | {calls} | {copies} |")
+    return "\n".join(lines)
 
 
 def report(row):
