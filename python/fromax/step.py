@@ -30,8 +30,11 @@ def step(
     ``tx.update`` + ``optax.apply_updates``, with the same result; :func:`fromax.step_plan` says
     which, and the ``"fromax"`` logger says so at DEBUG level when a step falls back.
 
-    Called outside ``jax.jit``, the step runs as one compiled program per transformation (and
-    shapes), compiled on the first call only.
+    Called outside ``jax.jit``, a fromax optimizer's step runs one program compiled per
+    configuration and shapes, on the first call only (unless the configuration holds a function of
+    your own, which may read Python state: then it runs op by op, as optax does); any other
+    transformation runs ``tx.update`` + ``optax.apply_updates`` as optax does, its fromax optimizer
+    through that cached program.
 
     Donation: JAX pairs donated inputs with same-shaped outputs in order, and this returns
     ``(params, state)``; donate params and state in that order (as below), or XLA copies state
