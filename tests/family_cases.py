@@ -74,3 +74,24 @@ CASES = {
         False,
     ),
 }
+
+
+# Every optimizer that optax.inject_hyperparams can rebuild from array hyperparameters: its factory
+# and those hyperparameters' values.
+INJECTABLE = {
+    "adamw": (fromax.adamw, {"learning_rate": 1e-2, "weight_decay": 1e-3}),
+    "lamb": (fromax.lamb, {"learning_rate": 1e-2}),
+    "lars": (fromax.lars, {"learning_rate": 0.1, "momentum": 0.9}),
+    "novograd": (fromax.novograd, {"learning_rate": 1e-2}),
+    "dog": (fromax.dog, {"learning_rate": 1.0}),
+    "dowg": (fromax.dowg, {"learning_rate": 1.0}),
+    "prodigy": (fromax.prodigy, {"learning_rate": 1.0}),
+    "dadapt_adamw": (fromax.dadapt_adamw, {"learning_rate": 1.0}),
+    "cocob": (fromax.cocob, {"learning_rate": 1.0}),
+    "momo": (fromax.momo, {"learning_rate": 1.0}),
+    "momo_adam": (fromax.momo_adam, {"learning_rate": 1e-2}),
+    "schedule_free_sgd": (fromax.schedule_free_sgd, {"learning_rate": 0.1}),
+    "schedule_free_adamw": (fromax.schedule_free_adamw, {"learning_rate": 1e-2}),
+    "hypergradient_adamw": (fromax.hypergradient_adamw, {"learning_rate": 1e-2}),
+    "auto_hypergradient_adamw": (fromax.auto_hypergradient_adamw, {"learning_rate": 1e-2}),
+}

@@ -71,7 +71,8 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, (jax.Array, np.ndarray, np.generic))
 
 
-def _traced(*trees: Any) -> bool:
+def traced(*trees: Any) -> bool:
+    """Whether any leaf of ``trees`` is a tracer (the call is being traced, e.g. under jax.jit)."""
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(trees))
 
 
@@ -112,7 +113,7 @@ def _with_eager_calls(tx: optax.GradientTransformationExtraArgs, config: _Config
                 new_params, new_state = traced_fused(updates, state, params, **extra)
                 marked.result = new_params
                 return new_params, new_state
-            if config is None or _traced(arrays, updates, state, params, extra) or not all(map(_is_array_like, jax.tree.leaves(extra))):
+            if config is None or traced(arrays, updates, state, params, extra) or not all(map(_is_array_like, jax.tree.leaves(extra))):
                 return direct(updates, state, params, **extra)
             return _step(arrays, updates, state, params, extra, config=config, fused=fused)
 

@@ -240,14 +240,13 @@ def _run_marked(tx: optax.GradientTransformation, grads: Any, state: Any, params
     if marked.claims == 0:  # no fromax optimizer received these params: out is the optax update
         log.debug("fromax.step: no fromax optimizer in %r takes the step's parameters as they are; "
                   "running tx.update + optax.apply_updates", tx)
-        return optax.apply_updates(params, out), new_state
+        return optax.apply_updates(params, out), new_state  # out is tx.update's: not run again
     leaves, result = jax.tree.leaves(out), jax.tree.leaves(marked.result)
     if marked.claims == 1 and jax.tree.structure(out) == jax.tree.structure(marked.result) and all(a is b for a, b in zip(leaves, result)):
         return out, new_state
     log.debug("fromax.step: the fromax optimizer inside %r does not produce the step's update unchanged; "
               "running tx.update + optax.apply_updates", tx)
-    updates, new_state = optax.with_extra_args_support(tx).update(grads, state, params, **extra)
-    return optax.apply_updates(params, updates), new_state
+    return contract(tx, grads, state, params, extra)
 
 
 # ---- fromax.step ----------------------------------------------------------------------------------
@@ -259,14 +258,14 @@ def run(tx: optax.GradientTransformation, grads: Any, state: Any, params: Any, e
     return _run_marked(tx, grads, state, params, extra)
 
 
-def run_eager(tx: optax.GradientTransformation, grads: Any, state: Any, params: Any, extra: dict) -> tuple[Any, Any]:
-    """``fromax.step`` outside ``jax.jit`` for a transformation that is not a fromax optimizer:
-    ``tx.update`` + ``optax.apply_updates``, run as optax runs them eagerly.
+def contract(tx: optax.GradientTransformation, grads: Any, state: Any, params: Any, extra: dict) -> tuple[Any, Any]:
+    """``tx.update`` + ``optax.apply_updates``: the step of a transformation fromax cannot fuse, and
+    the eager ``fromax.step`` of any transformation that is not a fromax optimizer.
 
-    Not compiled as one program: the transformation's own functions may read Python state on every
-    call (a schedule reading a learning rate a scheduler sets, as ``fromax.optim`` does), which a
-    cached program would freeze at its first trace. A fromax optimizer inside it still runs its one
-    compiled program (``fromax._eager``), and the other elements' operations are compiled once per
-    shape by JAX's op-by-op dispatch."""
+    Eagerly it is not compiled as one program: the transformation's own functions may read Python
+    state on every call (a schedule reading a learning rate a scheduler sets, as ``fromax.optim``
+    does), which a cached program would freeze at its first trace. A fromax optimizer inside it
+    still runs its one compiled program (``fromax._eager``), and the other elements' operations are
+    compiled once per shape by JAX's op-by-op dispatch."""
     updates, new_state = optax.with_extra_args_support(tx).update(grads, state, params, **extra)
     return optax.apply_updates(params, updates), new_state

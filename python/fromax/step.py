@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import optax
 
 from fromax import _fusion
+from fromax._eager import traced
 
 
 def step(
@@ -53,6 +53,6 @@ def step(
     fused = getattr(tx.update, "fromax_fused_step", None)
     if fused is not None:
         return fused(grads, state, params, **extra_args)
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((grads, state, params, extra_args))):
+    if traced(grads, state, params, extra_args):
         return _fusion.run(tx, grads, state, params, extra_args)
-    return _fusion.run_eager(tx, grads, state, params, extra_args)
+    return _fusion.contract(tx, grads, state, params, extra_args)
