@@ -285,6 +285,68 @@ def test_donated_fused_step_copies_no_tensor(name):
     assert copied == [], copied
 
 
+@pytest.mark.parametrize("path", ["contract", "contract xla", "fused xla"])
+@pytest.mark.parametrize("name", NAMES)
+def test_donated_xla_update_copies_no_tensor(name, path):
+    """Where XLA computes the update (``tx.update`` + ``optax.apply_updates``; ``backend="xla"``),
+    params and state donated: every state result is written over its state and the new params over
+    the params, with no leaf-sized copy first (a copy means a loop reads a tensor another loop
+    overwrites, in no order XLA can see: fromax._functors' XLA form of the math and
+    ``_family.update``'s ``after=`` exist to avoid that)."""
+    make, _, needs_value = CASES[name]
+    tx = optax.with_extra_args_support(make("xla" if path.endswith("xla") else "ffi"))
+    shapes = [(37, 3), (111,)]
+    params = {f"p{i}": jnp.full(s, 0.5, jnp.float32) for i, s in enumerate(shapes)}
+    grads = jax.tree.map(lambda p: p * 0.1, params)
+    extra = {"value": jnp.float32(1.0)} if needs_value else {}
+
+    def step(g, p, s):
+        if path == "fused xla":
+            return fromax.step(tx, g, s, p, **extra)
+        u, s = tx.update(g, s, p, **extra)
+        return optax.apply_updates(p, u), s
+
+    hlo = jax.jit(step, donate_argnums=(1, 2)).lower(grads, params, tx.init(params)).compile().as_text()
+    copied = re.findall(r"= f32\[(37,3|111)\]\{[^}]*\} copy\(", hlo)
+    assert copied == [], copied
+
+
+# The base optimizer's increment u of fromax.schedule_free is read by two loops (z' = z + u, and
+# the params' loop recovering z from z'): XLA writes it to a temporary. Being any optax
+# transformation's output, it cannot be computed twice apart as schedule_free_adamw's u is.
+TEMPORARIES = {"schedule_free": 1}
+
+
+def leaf_sized_writes(hlo: str, shape: str) -> tuple[int, int]:
+    """(instructions writing an f32[shape] tensor, results of the program that one of them wrote)
+    in a compiled program's entry computation."""
+    entry = hlo.split("ENTRY", 1)[1]
+    defs = {name: (sh, op) for name, sh, op in re.findall(r"%(\S+) = (\S+?)(?:\{[^}]*\})? ([\w-]+)\(", entry)}
+    written = [n for n, (sh, op) in defs.items() if sh == f"f32[{shape}]" and op not in ("parameter", "bitcast", "tuple")]
+    root = re.search(r"ROOT %\S+ = .*? tuple\((.*)\)", entry).group(1)
+    results = [n for n in re.findall(r"%([\w.\-]+)", root) if n in written]
+    return len(written), len(results)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_step_writes_no_temporary(name):
+    """``tx.update`` + ``optax.apply_updates``, donated: every leaf-sized tensor XLA writes is a
+    result of the step (a temporary is a fresh buffer written and read again in every step)."""
+    make, _, needs_value = CASES[name]
+    tx = optax.with_extra_args_support(make("ffi"))
+    params = {"w": jnp.full((37, 3), 0.5, jnp.float32), "b": jnp.full((111,), 0.1, jnp.float32)}
+    grads = jax.tree.map(lambda p: p * 0.1, params)
+    extra = {"value": jnp.float32(1.0)} if needs_value else {}
+
+    def step(g, p, s):
+        u, s = tx.update(g, s, p, **extra)
+        return optax.apply_updates(p, u), s
+
+    hlo = jax.jit(step, donate_argnums=(1, 2)).lower(grads, params, tx.init(params)).compile().as_text()
+    writes, results = leaf_sized_writes(hlo, "37,3")
+    assert results >= 1 and writes == results + TEMPORARIES.get(name, 0), (writes, results)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_eager_init_state_can_be_donated(name):
     """init outside jit gives every state leaf its own buffer, so a step donating the state runs

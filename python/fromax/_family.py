@@ -22,10 +22,17 @@ written over donated state (a result written over an operand is forced, so XLA w
 undonated operand first), so XLA copies each state result into its donated buffer instead. In a
 training loop XLA also fuses the gradient's own computation into that loop. :func:`fromax.step` is
 the path with no increment at all: the update kernel writes params and state in place.
+
+In the contract XLA writes each result in a loop of its own, over the donated buffer it replaces,
+and copies a tensor first wherever one loop reads what another overwrites in no order it can see.
+Two things keep a donated contract step (and any ``backend="xla"`` step) free of copies: the
+math's XLA form (:func:`fromax._functors.xla_form`: the params' loop reads new state, never old)
+and ``after=`` (:func:`_state_after`: a reduce that read the state runs before it is overwritten).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Sequence
 
@@ -36,7 +43,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from fromax import _prologue
 from fromax._engine import _differentiable, _lead_batch, groups
-from fromax._functors import FUNCTORS, Functor
+from fromax._functors import FUNCTORS, Functor, xla_form
 from fromax._primitives import make_primitive
 from fromax._sharding import EngineCall, RowReduce, run, varying_axes
 from fromax.reference import acc_dtype
@@ -230,23 +237,25 @@ def _reduce(functor: Functor, coeffs: Coefficients, streams: Streams, kernels: b
     return out
 
 
-def update(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, delta: bool | int) -> list[list[Array]]:
+def update(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, delta: bool | int, after: Array | None = None) -> list[list[Array]]:
     """Functor ``name``'s results for every leaf: ``n_out`` lists of n tensors, result j shaped and
     typed like the stream it replaces. Result 0 is the parameter increment (``delta`` True or
     STATE_IN_PLACE) or the new parameter (``delta=False``: the fused step, written over the
-    parameter's buffer)."""
+    parameter's buffer). ``after``: the sums of a reduce that read state streams this update
+    overwrites (see :func:`_state_after`)."""
     name, coeffs = _folded(name, coeffs, streams, kernels)
     functor = FUNCTORS[name]
     n = _check(functor, coeffs, streams)
     out: list[list] = [[None] * n for _ in functor.replaces]
     # The optax contract's update phase is XLA's own (see the module docstring).
     kernels = kernels and delta != CONTRACT
-    if not kernels:
-        coeffs, streams = _state_after_coefficients(functor, coeffs, streams)
-    for idx, results in _per_group(functor, coeffs, streams, kernels, delta):
-        for j in range(functor.n_out):
-            for i, value in zip(idx, results[j], strict=True):
-                out[j][i] = value
+    if not kernels and after is not None:
+        streams = _state_after(functor, after, streams)
+    with contextlib.nullcontext() if kernels else xla_form():
+        for idx, results in _per_group(functor, coeffs, streams, kernels, delta):
+            for j in range(functor.n_out):
+                for i, value in zip(idx, results[j], strict=True):
+                    out[j][i] = value
     return out
 
 
@@ -289,23 +298,19 @@ class Coefficients:
         return out
 
 
-def _state_after_coefficients(functor: Functor, coeffs: Coefficients, streams: Streams) -> tuple[Coefficients, Streams]:
-    """For an update computed by XLA: the state streams it overwrites made to depend on its traced
-    coefficients, by adding an exact zero computed from them (``(c > 0) * 0``: +0 whatever c is,
-    NaN included, and XLA cannot fold it). A reduce that read that state (LAMB's norms read m and v)
-    then runs before the state is overwritten, which XLA cannot see on its own (the new m does not
-    depend on the norms): without it XLA copies the old state first, to keep it for the reduce
-    (an optimization barrier does not stop that). The state streams read by the update are then
-    read after the coefficients exist; the cost is an add per state element in the same loop."""
-    traced = [c for c in coeffs.columns if isinstance(c, jax.Array)]
-    state = list(functor.replaces[1:])
-    if not traced or not state:
-        return coeffs, streams
-    zero = sum((jnp.broadcast_to(c, (coeffs.n,)) > 0).astype(coeffs.dtype) for c in traced) * 0
+def _state_after(functor: Functor, sums: Array, streams: Streams) -> Streams:
+    """For an update computed by XLA after a reduce that read its state (LAMB's norms read m and v):
+    the state streams it overwrites made to depend on the reduce's ``sums``, by adding one exact
+    zero computed from them (``(s > 0) * 0``: +0 whatever s is, NaN included, and XLA cannot fold
+    it). XLA then runs the reduce before the state is overwritten, which it cannot see on its own
+    (the new m does not depend on the norms): without it XLA copies the old state first, to keep
+    it for the reduce (an optimization barrier does not stop that). The cost is an add per state
+    element in the same loop."""
+    zero = jnp.sum((sums > 0).astype(sums.dtype)) * 0
     streams = list(streams)
-    for r in state:
-        streams[r] = [x + zero[i].astype(x.dtype) for i, x in enumerate(streams[r])]
-    return coeffs, streams
+    for r in functor.replaces[1:]:
+        streams[r] = [x + zero.astype(x.dtype) for x in streams[r]]
+    return streams
 
 
 def rows(n: int, dtype, *columns) -> Coefficients:

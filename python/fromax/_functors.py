@@ -15,8 +15,9 @@ coefficients ``c[0..n_coeffs)`` (hyperparameters and per-tensor scalars) to
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -45,6 +46,31 @@ class Functor:
 
 
 FUNCTORS: dict[str, Functor] = {}
+
+
+# ---- the math as XLA's loops compute it -------------------------------------------------------------
+# Where XLA computes an update (the optax contract; backend="xla") it writes each result in a loop
+# of its own (XLA's CPU backend makes no multi-output loops), every state result in place over the
+# donated state it replaces, and the new params in a loop that adds the increment (in the contract,
+# the caller's `optax.apply_updates`). A loop that reads a state tensor another loop overwrites,
+# with no data dependency ordering the two, makes XLA copy that tensor first (a pass over memory).
+# The increment must therefore read the new state, never the old: where the math reads both, its
+# XLA form (`in_xla_form()`) recovers the old from the new.
+_XLA_FORM = [False]
+
+
+@contextlib.contextmanager
+def xla_form() -> Iterator[None]:
+    """Trace update math in the form XLA's loops compute without copies (see above)."""
+    outer, _XLA_FORM[0] = _XLA_FORM[0], True
+    try:
+        yield
+    finally:
+        _XLA_FORM[0] = outer
+
+
+def in_xla_form() -> bool:
+    return _XLA_FORM[0]
 
 
 def _reduce(name: str, n_in: int, n_sums: int, n_coeffs: int):
@@ -185,7 +211,10 @@ def cocob(c, x):
     g = c[0] * (x[0] + c[1] * p)
     big_l = jnp.maximum(x[4], jnp.abs(g))
     big_g = x[5] + jnp.abs(g)
-    r = jnp.maximum(x[6] - g * (p - p0), 0)
+    r = x[6] - g * (p - p0)
+    # max(r, 0) as a select: XLA's CPU fusion recomputes a maximum-with-0 inside the increment's
+    # loop (from the old reward, which R' overwrites: a copy), a select it reads from R'.
+    r = jnp.where(r < 0, 0, r)
     big_c = x[3] - g
     dp = -p + (p0 + big_c / (big_l * jnp.maximum(big_g + big_l, c[2] * big_l)) * (big_l + r))
     return [dp, big_c, big_l, big_g, r]
@@ -236,9 +265,14 @@ def momo_adam(c, x):
 
 
 # ---- Schedule-Free (cpp/functors/schedule_free.h) -------------------------------------------------
-def schedule_free_step(c, y, z, u):
+def schedule_free_step(c, y, z, u, u_again=None):
+    """``(y' - y, z')``; ``u_again``: ``u`` computed apart, for the XLA form (schedule_free_adamw)."""
     b1, ck = c[0], c[1]
     z_new = z + u
+    if in_xla_form():
+        # The old z from the new: the params' loop reads z' (written over z), not z. Rounding
+        # costs at most half an ulp of z', as much as optax's own increment y' - y costs.
+        z = z_new - (u if u_again is None else u_again)
     x_prev = (y - (1 - b1) * z) / b1
     x = (1 - ck) * x_prev + ck * z_new
     return (b1 * x + (1 - b1) * z_new) - y, z_new
@@ -260,7 +294,15 @@ def schedule_free_adamw(c, x):
     g = x[0]
     v = c[4] * x[3] + (1 - c[4]) * (g * g)
     u = -c[2] * (g / (jnp.sqrt(v / c[6]) + c[5]) + c[3] * x[1])
-    return list(schedule_free_step(c, x[1], x[2], u)) + [v]
+    u_again = None
+    if in_xla_form():
+        # u once more, for the params' loop to recover z (schedule_free_step), written so that
+        # XLA's CSE does not merge it with u: u's divide and square root then have one user each
+        # and XLA computes them inside each loop. One u read by two loops is an expensive value
+        # with two users, which XLA's CPU fusion writes to a temporary instead (a fresh buffer
+        # written and read twice per step). It differs from u by an ulp of u at most.
+        u_again = -c[2] * (g * (1 / (jnp.sqrt(v * (1 / c[6])) + c[5])) + c[3] * x[1])
+    return list(schedule_free_step(c, x[1], x[2], u, u_again)) + [v]
 
 
 # ---- the gradient prologue (cpp/functors/prologue.h) ----------------------------------------------

@@ -49,7 +49,7 @@ def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, ma
         if trust:
             sums = _family.reduce("lamb_norms", _family.rows(lv.n, lv.dtype, *adam, wd), streams, kernels=kernels)
             lr = lr * trust_ratio(sums[:, 0], sums[:, 1], 1.0, 0.0)
-        out, mu, nu = _family.update("adamw", _family.rows(lv.n, lv.dtype, *adam, lr, wd), streams, kernels=kernels, delta=delta)
+        out, mu, nu = _family.update("adamw", _family.rows(lv.n, lv.dtype, *adam, lr, wd), streams, kernels=kernels, delta=delta, after=sums if trust else None)
         return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
 
     return apply

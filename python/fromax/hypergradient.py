@@ -97,7 +97,7 @@ def hypergradient_adamw(
         lr = jnp.where(state.count >= 1, adapted, lr).astype(lr.dtype)
         count_inc = optax.safe_increment(state.count)
         coeffs = _family.rows(lv.n, lv.dtype, *adam_columns(b1, b2, eps, 0.0, count_inc, False), lr, weight_decay)
-        out, mu, nu = _family.update("adamw", coeffs, [lv.g, lv.p, mu, nu], kernels=kernels, delta=delta)
+        out, mu, nu = _family.update("adamw", coeffs, [lv.g, lv.p, mu, nu], kernels=kernels, delta=delta, after=sums)
         return lv.tree(out), HypergradientAdamWState(count_inc, lv.tree(mu), lv.tree(nu), lr)
 
     return transformation(init_fn, apply)
@@ -273,7 +273,7 @@ def auto_hypergradient_adamw(
 
         count_inc = optax.safe_increment(k)
         coeffs = _family.rows(lv.n, lv.dtype, *adam_columns(beta1, b2, eps, 0.0, count_inc, False), lr, weight_decay, *ema_cols)
-        out, mu, nu, *new_ema = _family.update(update_name, coeffs, [lv.g, lv.p, mu, nu] + ([ema] if track_surprise else []), kernels=kernels, delta=delta)
+        out, mu, nu, *new_ema = _family.update(update_name, coeffs, [lv.g, lv.p, mu, nu] + ([ema] if track_surprise else []), kernels=kernels, delta=delta, after=sums)
         t = lv.tree
         new_state = AutoHypergradientAdamWState(
             count_inc, t(mu), t(nu), lr.astype(dtype), beta1.astype(dtype), lr_sq.astype(dtype), b1_sq.astype(dtype), g_sq,

@@ -245,7 +245,7 @@ def prodigy(
         numerator = beta3 * state.numerator_weighted + (d / estim_lr0) * dlr * _total(sums, 0).astype(d.dtype)
         d_new = jnp.maximum(d, estim_lr_coef * numerator / _total(sums, 1).astype(d.dtype))
         coeffs = _family.rows(lv.n, lv.dtype, beta1, beta2, beta3, d, k, estim_lr0, dlr, weight_decay, d_new * eps)
-        out, m, v, s = _family.update("prodigy", coeffs, [lv.g, lv.p, m, v, s], kernels=kernels, delta=delta)
+        out, m, v, s = _family.update("prodigy", coeffs, [lv.g, lv.p, m, v, s], kernels=kernels, delta=delta, after=sums)
         t = lv.tree
         return t(out), ProdigyState(t(m), t(v), t(s), state.params0, d_new, numerator, count_inc)
 
@@ -315,7 +315,7 @@ def dadapt_adamw(
         d_new = jnp.maximum(state.estim_lr, numerator / ((1 - sb2) * _total(sums, 1).astype(dlr.dtype)))
         # d_new is an unused column: it orders the update after the reduction (cpp/functors/dadapt.h)
         coeffs = _family.rows(lv.n, lv.dtype, beta1, beta2, sb2, dlr, eps, weight_decay, d_new)
-        out, m, v, s = _family.update("dadapt", coeffs, [lv.g, lv.p, m, v, s], kernels=kernels, delta=delta)
+        out, m, v, s = _family.update("dadapt", coeffs, [lv.g, lv.p, m, v, s], kernels=kernels, delta=delta, after=sums)
         t = lv.tree
         return t(out), DAdaptAdamWState(t(m), t(v), t(s), d_new, numerator, count_inc)
 
@@ -549,7 +549,7 @@ def momo(
         alpha = value_at(learning_rate, state.count)
         tau, cp, new_lb = _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, state.lb, lower_bound, adapt_lower_bound, 1.0)
         coeffs = _family.rows(lv.n, lv.dtype, bt, cp, tau)
-        out, m = _family.update("momo", coeffs, [lv.g, lv.p, m], kernels=kernels, delta=delta)
+        out, m = _family.update("momo", coeffs, [lv.g, lv.p, m], kernels=kernels, delta=delta, after=sums)
         new_lb = state.lb if new_lb is None else new_lb.astype(state.lb.dtype)
         return lv.tree(out), MomoState(lv.tree(m), barf, gamma, new_lb, optax.safe_increment(state.count))
 
@@ -623,7 +623,7 @@ def momo_adam(
         bc1 = jnp.asarray(1 - power(b1, count_inc), dtype)
         tau, cp, new_lb = _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, state.lb, lower_bound, adapt_lower_bound, bc1)
         coeffs = _family.rows(lv.n, lv.dtype, b1, b2, eps, bc2, cp, tau)
-        out, m, v = _family.update("momo_adam", coeffs, [lv.g, lv.p, m, v], kernels=kernels, delta=delta)
+        out, m, v = _family.update("momo_adam", coeffs, [lv.g, lv.p, m, v], kernels=kernels, delta=delta, after=sums)
         new_lb = state.lb if new_lb is None else new_lb.astype(dtype)
         return lv.tree(out), MomoAdamState(lv.tree(m), lv.tree(v), barf, gamma, new_lb, count_inc)
 
