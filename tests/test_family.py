@@ -285,18 +285,13 @@ def test_donated_fused_step_copies_no_tensor(name):
     assert copied == [], copied
 
 
-@pytest.mark.parametrize("path", ["contract", "contract xla", "fused xla"])
-@pytest.mark.parametrize("name", NAMES)
-def test_donated_xla_update_copies_no_tensor(name, path):
-    """Where XLA computes the update (``tx.update`` + ``optax.apply_updates``; ``backend="xla"``),
-    params and state donated: every state result is written over its state and the new params over
-    the params, with no leaf-sized copy first (a copy means a loop reads a tensor another loop
-    overwrites, in no order XLA can see: fromax._functors' XLA form of the math and
-    ``_family.update``'s ``after=`` exist to avoid that)."""
+def donated_step_hlo(name: str, path: str) -> str:
+    """The compiled program of one donated step (params and state, in output order) over a (37, 3)
+    and a (111,) leaf: ``path`` "contract" (``tx.update`` + ``optax.apply_updates``), "contract xla"
+    (the same with ``backend="xla"``) or "fused xla" (``fromax.step`` with ``backend="xla"``)."""
     make, _, needs_value = CASES[name]
     tx = optax.with_extra_args_support(make("xla" if path.endswith("xla") else "ffi"))
-    shapes = [(37, 3), (111,)]
-    params = {f"p{i}": jnp.full(s, 0.5, jnp.float32) for i, s in enumerate(shapes)}
+    params = {"w": jnp.full((37, 3), 0.5, jnp.float32), "b": jnp.full((111,), 0.1, jnp.float32)}
     grads = jax.tree.map(lambda p: p * 0.1, params)
     extra = {"value": jnp.float32(1.0)} if needs_value else {}
 
@@ -306,8 +301,18 @@ def test_donated_xla_update_copies_no_tensor(name, path):
         u, s = tx.update(g, s, p, **extra)
         return optax.apply_updates(p, u), s
 
-    hlo = jax.jit(step, donate_argnums=(1, 2)).lower(grads, params, tx.init(params)).compile().as_text()
-    copied = re.findall(r"= f32\[(37,3|111)\]\{[^}]*\} copy\(", hlo)
+    return jax.jit(step, donate_argnums=(1, 2)).lower(grads, params, tx.init(params)).compile().as_text()
+
+
+@pytest.mark.parametrize("path", ["contract", "contract xla", "fused xla"])
+@pytest.mark.parametrize("name", NAMES)
+def test_donated_xla_update_copies_no_tensor(name, path):
+    """Where XLA computes the update (``tx.update`` + ``optax.apply_updates``; ``backend="xla"``),
+    params and state donated: every state result is written over its state and the new params over
+    the params, with no leaf-sized copy first (a copy means a loop reads a tensor another loop
+    overwrites, in no order XLA can see: fromax._functors' XLA form of the math and
+    ``_family.update``'s ``after=`` exist to avoid that)."""
+    copied = re.findall(r"= f32\[(37,3|111)\]\{[^}]*\} copy\(", donated_step_hlo(name, path))
     assert copied == [], copied
 
 
@@ -332,18 +337,7 @@ def leaf_sized_writes(hlo: str, shape: str) -> tuple[int, int]:
 def test_contract_step_writes_no_temporary(name):
     """``tx.update`` + ``optax.apply_updates``, donated: every leaf-sized tensor XLA writes is a
     result of the step (a temporary is a fresh buffer written and read again in every step)."""
-    make, _, needs_value = CASES[name]
-    tx = optax.with_extra_args_support(make("ffi"))
-    params = {"w": jnp.full((37, 3), 0.5, jnp.float32), "b": jnp.full((111,), 0.1, jnp.float32)}
-    grads = jax.tree.map(lambda p: p * 0.1, params)
-    extra = {"value": jnp.float32(1.0)} if needs_value else {}
-
-    def step(g, p, s):
-        u, s = tx.update(g, s, p, **extra)
-        return optax.apply_updates(p, u), s
-
-    hlo = jax.jit(step, donate_argnums=(1, 2)).lower(grads, params, tx.init(params)).compile().as_text()
-    writes, results = leaf_sized_writes(hlo, "37,3")
+    writes, results = leaf_sized_writes(donated_step_hlo(name, "contract"), "37,3")
     assert results >= 1 and writes == results + TEMPORARIES.get(name, 0), (writes, results)
 
 
