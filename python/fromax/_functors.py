@@ -212,8 +212,10 @@ def cocob(c, x):
     big_l = jnp.maximum(x[4], jnp.abs(g))
     big_g = x[5] + jnp.abs(g)
     r = x[6] - g * (p - p0)
-    # max(r, 0) as a select: XLA's CPU fusion recomputes a maximum-with-0 inside the increment's
-    # loop (from the old reward, which R' overwrites: a copy), a select it reads from R'.
+    # max(r, 0) as a select (the same value, NaN included, but for the sign of a zero): XLA's CPU
+    # fusion duplicates a maximum-with-0 into the increment's loop, which then reads the old
+    # reward that R' is written over (so XLA copies the reward and the params first); a select
+    # it computes once.
     r = jnp.where(r < 0, 0, r)
     big_c = x[3] - g
     dp = -p + (p0 + big_c / (big_l * jnp.maximum(big_g + big_l, c[2] * big_l)) * (big_l + r))
