@@ -418,7 +418,11 @@ def mechanize(
         x_{new} = x_0 - \textstyle\sum s_{new}\,(\Delta - u)
 
     One pass computes :math:`\|g\|^2, \|x\|^2, \langle g, x_0 - x\rangle, \langle x, x_0 - x\rangle`,
-    one writes :math:`x`; the base optimizer runs as it is (a fromax optimizer: its own kernels).
+    one writes :math:`x`. :func:`fromax.step` computes the base's update and the new :math:`x` in
+    XLA, as ``tx.update`` does, its loops writing :math:`x` and the base's state in place: XLA then
+    computes :math:`u` inside the loop writing :math:`x`, where a base kernel would write it to a
+    fresh buffer on every step (measured on resnet50's shapes: 124.7 ms through the kernels, 77.8 ms
+    so).
 
     Deliberate difference: :math:`x_0` is the params given to ``init`` (optax re-takes the params of
     the first ``update``; the two agree when ``init`` sees the training's initial params).
@@ -446,7 +450,9 @@ def mechanize(
     def apply(grads: Any, state: MechanicState, params: Any, delta: bool, **extra: Any):
         lv = Leaves(grads, params, "mechanize")
         kernels = kernels_for(backend, "mechanic_sums", "mechanic")
-        base_updates, base_state = base_update(base, delta)(grads, state.base_optimizer_state, params, **extra)
+        # In the fused step (delta False) the base and the update run in XLA (see the docstring).
+        in_xla = not delta
+        base_updates, base_state = base_update(base, True if in_xla else delta)(grads, state.base_optimizer_state, params, **extra)
         x0 = lv.flat(state.x0, "x0")
         sums = _family.reduce("mechanic_sums", _family.rows(lv.n, lv.dtype, 0.0), [lv.g, lv.p, x0], kernels=kernels)
         dtype = state.s.dtype
@@ -460,7 +466,7 @@ def mechanize(
         r = betas * state.r + jnp.clip(h, -state.m, state.m) * state.s
         s = (s_init / num_betas * m + jnp.maximum(0.0, r)) / (jnp.sqrt(v) + eps)
         coeffs = _family.rows(lv.n, lv.dtype, s_sum + eps, jnp.sum(s))
-        (out,) = _family.update("mechanic", coeffs, [lv.p, x0, lv.flat(base_updates, "base update")], kernels=kernels, delta=delta)
+        (out,) = _family.update("mechanic", coeffs, [lv.p, x0, lv.flat(base_updates, "base update")], kernels=kernels and not in_xla, delta=delta)
         new_state = MechanicState(base_state, optax.safe_increment(state.count), r, m, v, s, state.x0)
         return lv.tree(out), new_state
 
