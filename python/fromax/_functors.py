@@ -151,14 +151,14 @@ def lars_norms(c, x):
 
 @_update("momentum", 3, (1, 2), 4)
 def momentum(c, x):
-    u = c[1] * (x[0] + c[0] * x[1])
+    u = c[1] * axpy(c[0], x[1], x[0])
     t = u + c[2] * x[2]
     return [jnp.where(c[3] != 0, u + c[2] * t, t), t]
 
 
 @_update("novograd", 3, (1, 2), 4)
 def novograd(c, x):
-    m = c[0] * x[2] + (x[0] / c[1] + c[2] * x[1])
+    m = c[0] * x[2] + axpy(c[2], x[1], x[0] / c[1])
     return [-c[3] * m, m]
 
 
@@ -208,7 +208,7 @@ def dadapt(c, x):  # c[6]: this step's D estimate, unused (see cpp/functors/dada
 @_update("cocob", 7, (1, 3, 4, 5, 6), 3)
 def cocob(c, x):
     p, p0 = x[1], x[2]
-    g = c[0] * (x[0] + c[1] * p)
+    g = c[0] * axpy(c[1], p, x[0])
     big_l = jnp.maximum(x[4], jnp.abs(g))
     big_g = x[5] + jnp.abs(g)
     r = x[6] - g * (p - p0)
@@ -287,7 +287,7 @@ def schedule_free(c, x):
 
 @_update("schedule_free_sgd", 3, (1, 2), 4)
 def schedule_free_sgd(c, x):
-    u = -c[2] * (x[0] + c[3] * x[1])
+    u = -c[2] * axpy(c[3], x[1], x[0])
     return list(schedule_free_step(c, x[1], x[2], u))
 
 
@@ -295,7 +295,7 @@ def schedule_free_sgd(c, x):
 def schedule_free_adamw(c, x):
     g = x[0]
     v = c[4] * x[3] + (1 - c[4]) * (g * g)
-    u = -c[2] * (g / (jnp.sqrt(v / c[6]) + c[5]) + c[3] * x[1])
+    u = -c[2] * axpy(c[3], x[1], g / (jnp.sqrt(v / c[6]) + c[5]))
     u_again = None
     if in_xla_form():
         # u once more, for the params' loop to recover z (schedule_free_step), written so that
@@ -303,7 +303,7 @@ def schedule_free_adamw(c, x):
         # and XLA computes them inside each loop. One u read by two loops is an expensive value
         # with two users, which XLA's CPU fusion writes to a temporary instead (a fresh buffer
         # written and read twice per step). It differs from u by an ulp of u at most.
-        u_again = -c[2] * (g * (1 / (jnp.sqrt(v * (1 / c[6])) + c[5])) + c[3] * x[1])
+        u_again = -c[2] * axpy(c[3], x[1], g * (1 / (jnp.sqrt(v * (1 / c[6])) + c[5])))
     return list(schedule_free_step(c, x[1], x[2], u, u_again)) + [v]
 
 
