@@ -12,7 +12,6 @@ from fromax import _family, _prologue
 from fromax._common import FOLDS_ALL, Leaves, check_beta, check_positive, decay_vector, kernels_for, mask_vector, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn, trust_ratio
-from fromax.norms import squared_norms
 
 Array = jax.Array
 
@@ -129,10 +128,11 @@ def novograd(
         kernels = kernels_for(backend, "novograd")
         count_inc = optax.safe_increment(state.count)
         first = count_inc == 1
-        if _prologue.active() is not None:  # a folded chain prologue: |g'|^2 of the gradient it makes
-            g_sq = _family.reduce("grad_sq", _family.rows(lv.n, lv.dtype), [lv.g, lv.p], kernels=kernels)[:, 0]
-        else:
-            g_sq = jnp.stack([s.astype(lv.dtype) for s in squared_norms(lv.g, kernels)]) if lv.n else jnp.zeros([0], lv.dtype)
+        # |g|^2 per tensor as one (n,) column of the reduce's table (a list of n scalars stacked
+        # again would be 2n more ops for XLA to compile). A folded chain prologue reads the params
+        # too: |g'|^2 of the gradient it makes.
+        folding = _prologue.active() is not None
+        g_sq = _family.reduce("grad_sq" if folding else "sum_sq", _family.rows(lv.n, lv.dtype), [lv.g, lv.p] if folding else [lv.g], kernels=kernels)[:, 0]
         nu_old = lv.flat(state.nu, "nu")
         nu = jnp.where(first, g_sq, b2 * jnp.stack([x.astype(lv.dtype) for x in nu_old]) + (1 - b2) * g_sq) if lv.n else g_sq
         den = jnp.sqrt(nu + eps_root) + eps
