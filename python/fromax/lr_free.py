@@ -20,7 +20,6 @@ from fromax import _family
 from fromax._common import FOLDS_ALL, Leaves, base_update, check_beta, check_positive, decay_vector, kernels_for, power, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
-from fromax.norms import squared_norms
 from fromax._validate import leaves_with_paths
 
 Array = jax.Array
@@ -84,7 +83,7 @@ def dog(
             r = jnp.asarray(value, dtype)
         elif kind == "heuristic":
             _, leaves, _ = leaves_with_paths(params, "parameter")
-            sq = sum((s.astype(dtype) for s in squared_norms(leaves, kernels_for(backend))), jnp.zeros([], dtype))
+            sq = jnp.sum(_family.reduce("sum_sq", _family.rows(len(leaves), dtype), [leaves], kernels=kernels_for(backend, "sum_sq")))
             r = value * (1 + jnp.sqrt(sq)).astype(dtype)
         else:
             r = jnp.zeros([], dtype)
