@@ -52,23 +52,6 @@ def decay_vector(weight_decay: Any, mask: Any, params: Any, n: int, count: Array
     return value_at(weight_decay, count) * mask_vector(mask, params, n)
 
 
-def check_positive(who: str, **values: Any) -> None:
-    """Concrete hyperparameters must be finite and >= 0 (traced or scheduled ones are not checked)."""
-    for name, v in values.items():
-        if v is None or callable(v) or isinstance(v, jax.core.Tracer):
-            continue
-        if np.ndim(v) != 0 or not np.isfinite(v) or v < 0:
-            raise ValueError(f"fromax.{who}: {name} must be a finite scalar >= 0, got {v!r}")
-
-
-def check_beta(who: str, **values: Any) -> None:
-    for name, v in values.items():
-        if v is None or callable(v) or isinstance(v, jax.core.Tracer):
-            continue
-        if np.ndim(v) != 0 or not 0 <= v < 1:
-            raise ValueError(f"fromax.{who}: {name} must be in [0, 1), got {v!r}")
-
-
 class Leaves:
     """A step's flattened grads and params, checked against each other."""
 

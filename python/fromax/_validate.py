@@ -1,4 +1,5 @@
-"""Input checks with errors that name the offending leaf (by its pytree path)."""
+"""Input checks: leaves (errors name the offending leaf by its pytree path) and hyperparameters
+(errors name the optimizer and the argument)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,36 @@ def matching_leaves(grads: Any, params: Any, who: str) -> tuple[list[str], list[
         if g.shape != p.shape:
             raise ValueError(f"fromax: {who}: leaf {name} has gradient shape {g.shape} but parameter shape {p.shape}")
     return p_paths, g_leaves, p_leaves, p_def
+
+
+# ---- hyperparameter checks: ``who`` is the qualified name the error starts with ---------------------
+def _concrete(who: str, name: str, v: Any) -> bool:
+    """Whether ``v`` is a value to check now (not None, a schedule or a traced value); a value
+    that is not a real number is a TypeError naming the argument."""
+    if v is None or callable(v) or isinstance(v, jax.core.Tracer):
+        return False
+    dtype = np.asarray(v).dtype
+    if isinstance(v, bool) or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise TypeError(f"{who}: {name} must be a real number, got {type(v).__name__} {v!r}")
+    return True
+
+
+def check_nonnegative(who: str, **values: Any) -> None:
+    """Each concrete value must be a finite scalar >= 0."""
+    for name, v in values.items():
+        if _concrete(who, name, v) and (np.ndim(v) != 0 or not np.isfinite(v) or v < 0):
+            raise ValueError(f"{who}: {name} must be a finite scalar >= 0, got {v!r}")
+
+
+def check_positive(who: str, **values: Any) -> None:
+    """Each concrete value must be a finite scalar > 0."""
+    for name, v in values.items():
+        if _concrete(who, name, v) and (np.ndim(v) != 0 or not np.isfinite(v) or v <= 0):
+            raise ValueError(f"{who}: {name} must be a finite scalar > 0, got {v!r}")
+
+
+def check_beta(who: str, **values: Any) -> None:
+    """Each concrete value must be a scalar in [0, 1) (a decay rate)."""
+    for name, v in values.items():
+        if _concrete(who, name, v) and (np.ndim(v) != 0 or not 0 <= v < 1):
+            raise ValueError(f"{who}: {name} must be in [0, 1), got {v!r}")

@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import FOLDS_ALL, Leaves, adam_columns, check_beta, check_positive, decay_vector, kernels_for, transformation, value_at
+from fromax._common import FOLDS_ALL, Leaves, adam_columns, decay_vector, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
+from fromax._validate import check_beta, check_nonnegative
 
 Array = jax.Array
 MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
@@ -98,8 +99,8 @@ def adamw(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_positive("adamw", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
-    check_beta("adamw", b1=b1, b2=b2)
+    check_nonnegative("fromax.adamw", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    check_beta("fromax.adamw", b1=b1, b2=b2)
 
     return transformation(_adam_init(mu_dtype), _adam_apply("adamw", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov, False, backend), folds=FOLDS_ALL)
 
@@ -135,8 +136,8 @@ def lamb(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_positive("lamb", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
-    check_beta("lamb", b1=b1, b2=b2)
+    check_nonnegative("fromax.lamb", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    check_beta("fromax.lamb", b1=b1, b2=b2)
 
     return transformation(_adam_init(None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend), folds=FOLDS_ALL)
 

@@ -12,7 +12,7 @@ import optax
 from fromax import _engine, _ffi, _prologue, reference
 from fromax._eager import eager_jit
 from fromax._functors import plus_nonzero
-from fromax._validate import matching_leaves, leaves_with_paths
+from fromax._validate import check_nonnegative, leaves_with_paths, matching_leaves
 from fromax.norms import squared_norms
 
 Array = jax.Array
@@ -96,9 +96,7 @@ def fromage(
     """
     if p_bound is not None and not isinstance(p_bound, jax.Array) and not p_bound > 0:
         raise ValueError(f"fromax.fromage: p_bound must be a positive float or None, got {p_bound!r}")
-    if not callable(learning_rate) and not isinstance(learning_rate, jax.core.Tracer):
-        if np.ndim(learning_rate) != 0 or not np.isfinite(learning_rate) or learning_rate < 0:
-            raise ValueError(f"fromax.fromage: learning_rate must be a finite scalar >= 0, got {learning_rate!r}")
+    check_nonnegative("fromax.fromage", learning_rate=learning_rate)
 
     def init_fn(params: Any) -> FromageState:
         count = jnp.zeros([], jnp.int32)

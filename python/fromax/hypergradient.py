@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import Leaves, adam_columns, check_beta, check_positive, kernels_for, power, scalar_dtype, transformation
+from fromax._common import Leaves, adam_columns, kernels_for, power, scalar_dtype, transformation
 from fromax._eager import eager_jit
+from fromax._validate import check_beta, check_nonnegative
 
 Array = jax.Array
 
@@ -75,8 +76,8 @@ def hypergradient_adamw(
     >>> float(state.learning_rate)
     0.001
     """
-    check_beta("hypergradient_adamw", b1=b1, b2=b2)
-    check_positive("hypergradient_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, beta_hyper=beta_hyper, lr_min=lr_min, lr_max=lr_max)
+    check_beta("fromax.hypergradient_adamw", b1=b1, b2=b2)
+    check_nonnegative("fromax.hypergradient_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, beta_hyper=beta_hyper, lr_min=lr_min, lr_max=lr_max)
 
     def init_fn(params: Any) -> HypergradientAdamWState:
         zeros = optax.tree.zeros_like
@@ -203,8 +204,8 @@ def auto_hypergradient_adamw(
     >>> bool(state.gain > 0)
     True
     """
-    check_beta("auto_hypergradient_adamw", b1=b1, b2=b2, surprise_gamma=surprise_gamma, surprise_alpha=surprise_alpha)
-    check_positive("auto_hypergradient_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, hyper_lr=hyper_lr,
+    check_beta("fromax.auto_hypergradient_adamw", b1=b1, b2=b2, surprise_gamma=surprise_gamma, surprise_alpha=surprise_alpha)
+    check_nonnegative("fromax.auto_hypergradient_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, hyper_lr=hyper_lr,
                    hyper_lr_beta=hyper_lr_beta, lr_min=lr_min, lr_max=lr_max, trauma_threshold=trauma_threshold)
     if isinstance(warmup_steps, (int, float)) and (warmup_steps < 0 or warmup_steps != int(warmup_steps)):
         raise ValueError(f"fromax.auto_hypergradient_adamw: warmup_steps must be an int >= 0, got {warmup_steps!r}")

@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family, _prologue
-from fromax._common import FOLDS_ALL, Leaves, check_beta, check_positive, decay_vector, kernels_for, mask_vector, transformation, value_at
+from fromax._common import FOLDS_ALL, Leaves, decay_vector, kernels_for, mask_vector, transformation, value_at
 from fromax._eager import eager_jit
+from fromax._validate import check_beta, check_nonnegative
 from fromax.adam import MaskOrFn, trust_ratio
 
 Array = jax.Array
@@ -56,7 +57,7 @@ def lars(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_positive("lars", learning_rate=learning_rate, weight_decay=weight_decay, trust_coefficient=trust_coefficient, eps=eps, momentum=momentum)
+    check_nonnegative("fromax.lars", learning_rate=learning_rate, weight_decay=weight_decay, trust_coefficient=trust_coefficient, eps=eps, momentum=momentum)
 
     def init_fn(params: Any) -> LarsState:
         return LarsState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params))
@@ -116,8 +117,8 @@ def novograd(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_positive("novograd", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
-    check_beta("novograd", b1=b1, b2=b2)
+    check_nonnegative("fromax.novograd", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    check_beta("fromax.novograd", b1=b1, b2=b2)
 
     def init_fn(params: Any) -> NovogradState:
         nu = jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params)

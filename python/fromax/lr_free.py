@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import FOLDS_ALL, Leaves, base_update, check_beta, check_positive, decay_vector, kernels_for, power, scalar_dtype, transformation, value_at
+from fromax._common import FOLDS_ALL, Leaves, base_update, decay_vector, kernels_for, power, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
-from fromax._validate import leaves_with_paths
+from fromax._validate import check_beta, check_nonnegative, leaves_with_paths
 
 Array = jax.Array
 
@@ -75,7 +75,7 @@ def dog(
     kind, value = init_step
     if kind not in ("distance", "learning_rate", "heuristic"):
         raise ValueError(f"fromax.dog: init_step must be ('distance' | 'learning_rate' | 'heuristic', value), got {init_step!r}")
-    check_positive("dog", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
+    check_nonnegative("fromax.dog", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> DoGState:
         dtype = scalar_dtype(params)
@@ -147,7 +147,7 @@ def dowg(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_positive("dowg", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, init_estim_sq_dist=init_estim_sq_dist)
+    check_nonnegative("fromax.dowg", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, init_estim_sq_dist=init_estim_sq_dist)
 
     def init_fn(params: Any) -> DoWGState:
         dtype = scalar_dtype(params)
@@ -222,8 +222,8 @@ def prodigy(
     """
     beta1, beta2 = betas
     beta3 = beta2**0.5 if beta3 is None else beta3
-    check_beta("prodigy", beta1=beta1, beta2=beta2, beta3=beta3)
-    check_positive("prodigy", learning_rate=learning_rate, eps=eps, estim_lr0=estim_lr0, estim_lr_coef=estim_lr_coef, weight_decay=weight_decay)
+    check_beta("fromax.prodigy", beta1=beta1, beta2=beta2, beta3=beta3)
+    check_nonnegative("fromax.prodigy", learning_rate=learning_rate, eps=eps, estim_lr0=estim_lr0, estim_lr_coef=estim_lr_coef, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> ProdigyState:
         dtype = scalar_dtype(params)
@@ -293,8 +293,8 @@ def dadapt_adamw(
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
     beta1, beta2 = betas
-    check_beta("dadapt_adamw", beta1=beta1, beta2=beta2)
-    check_positive("dadapt_adamw", learning_rate=learning_rate, eps=eps, estim_lr0=estim_lr0, weight_decay=weight_decay)
+    check_beta("fromax.dadapt_adamw", beta1=beta1, beta2=beta2)
+    check_nonnegative("fromax.dadapt_adamw", learning_rate=learning_rate, eps=eps, estim_lr0=estim_lr0, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> DAdaptAdamWState:
         dtype = scalar_dtype(params)
@@ -362,7 +362,7 @@ def cocob(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_positive("cocob", learning_rate=learning_rate, alpha=alpha, eps=eps, weight_decay=weight_decay)
+    check_nonnegative("fromax.cocob", learning_rate=learning_rate, alpha=alpha, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> COCOBState:
         zeros = optax.tree.zeros_like(params)
@@ -436,7 +436,7 @@ def mechanize(
     """
     if not isinstance(num_betas, int) or num_betas < 1:
         raise ValueError(f"fromax.mechanize: num_betas must be a positive int, got {num_betas!r}")
-    check_positive("mechanize", weight_decay=weight_decay, eps=eps, s_init=s_init)
+    check_nonnegative("fromax.mechanize", weight_decay=weight_decay, eps=eps, s_init=s_init)
     base = optax.with_extra_args_support(base_optimizer)
 
     def init_fn(params: Any) -> MechanicState:
@@ -533,8 +533,8 @@ def momo(
     >>> value, grads = jax.value_and_grad(loss)(params)
     >>> params, state = fromax.step(tx, grads, state, params, value=value)
     """
-    check_beta("momo", beta=beta)
-    check_positive("momo", learning_rate=learning_rate, weight_decay=weight_decay)
+    check_beta("fromax.momo", beta=beta)
+    check_nonnegative("fromax.momo", learning_rate=learning_rate, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> MomoState:
         dtype = scalar_dtype(params)
@@ -603,8 +603,8 @@ def momo_adam(
     >>> value, grads = jax.value_and_grad(loss)(params)
     >>> params, state = fromax.step(tx, grads, state, params, value=value)
     """
-    check_beta("momo_adam", b1=b1, b2=b2)
-    check_positive("momo_adam", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
+    check_beta("fromax.momo_adam", b1=b1, b2=b2)
+    check_nonnegative("fromax.momo_adam", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> MomoAdamState:
         dtype = scalar_dtype(params)

@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _family
-from fromax._common import FOLDS_ALL, Leaves, base_update, check_beta, check_positive, kernels_for, scalar_dtype, transformation, value_at
+from fromax._common import FOLDS_ALL, Leaves, base_update, kernels_for, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
+from fromax._validate import check_beta, check_nonnegative
 
 Array = jax.Array
 
@@ -88,7 +89,7 @@ def schedule_free(
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     >>> eval_params = fromax.schedule_free_eval_params(state, params)
     """
-    check_beta("schedule_free", b1=b1)
+    check_beta("fromax.schedule_free", b1=b1)
     base = optax.with_extra_args_support(base_optimizer)
 
     def init_fn(params: Any) -> ScheduleFreeState:
@@ -137,8 +138,8 @@ def schedule_free_sgd(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_beta("schedule_free_sgd", b1=b1)
-    check_positive("schedule_free_sgd", learning_rate=learning_rate, weight_decay=weight_decay)
+    check_beta("fromax.schedule_free_sgd", b1=b1)
+    check_nonnegative("fromax.schedule_free_sgd", learning_rate=learning_rate, weight_decay=weight_decay)
     lr_fn = _warmup(learning_rate, warmup_steps)
 
     def init_fn(params: Any) -> ScheduleFreeState:
@@ -193,8 +194,8 @@ def schedule_free_adamw(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_beta("schedule_free_adamw", b1=b1, b2=b2)
-    check_positive("schedule_free_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
+    check_beta("fromax.schedule_free_adamw", b1=b1, b2=b2)
+    check_nonnegative("fromax.schedule_free_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
     lr_fn = _warmup(learning_rate, warmup_steps)
 
     def init_fn(params: Any) -> ScheduleFreeState:

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fromax._validate import check_nonnegative, check_positive
 from fromax.optim._params import Registered, check_no_unknown
 from fromax.optim._schedulers import ConstantLR, LRScheduler, _as_floats
 from fromax.optim._state import OptimState, count_array, lr_array
@@ -36,21 +37,9 @@ from fromax.step import step as fused_step
 Schedule = Callable[[Any], Any]
 
 
-def _check_nonnegative(who: str, **values: Any) -> None:
-    for name, v in values.items():
-        if v is not None and (not math.isfinite(float(v)) or float(v) < 0):
-            raise ValueError(f"{who}: {name} must be finite and >= 0, got {v}")
-
-
 def _check_transformation(who: str, what: str, tx: Any) -> None:
     if not isinstance(tx, optax.GradientTransformation):
         raise TypeError(f"{who}: {what} must be an optax.GradientTransformation, got {type(tx).__name__}")
-
-
-def _check_positive(who: str, **values: Any) -> None:
-    for name, v in values.items():
-        if v is not None and (not math.isfinite(float(v)) or float(v) <= 0):
-            raise ValueError(f"{who}: {name} must be finite and > 0, got {v}")
 
 
 class OptaxOptimizer(brainstate.graph.Node):
@@ -105,9 +94,9 @@ class OptaxOptimizer(brainstate.graph.Node):
         if not isinstance(lr, LRScheduler):
             if isinstance(lr, bool) or not isinstance(lr, (int, float)):
                 raise TypeError(f"{who}: lr must be a float or an LRScheduler, got {type(lr).__name__}")
-            _check_nonnegative(who, lr=lr)
-        _check_nonnegative(who, weight_decay=weight_decay)
-        _check_positive(who, grad_clip_norm=grad_clip_norm, grad_clip_value=grad_clip_value)
+            check_nonnegative(who, lr=lr)
+        check_nonnegative(who, weight_decay=weight_decay)
+        check_positive(who, grad_clip_norm=grad_clip_norm, grad_clip_value=grad_clip_value)
         self._tx_given = tx
         self.weight_decay = float(weight_decay)
         self.grad_clip_norm = grad_clip_norm
@@ -186,7 +175,7 @@ class OptaxOptimizer(brainstate.graph.Node):
     @current_lr.setter
     def current_lr(self, value) -> None:
         if isinstance(value, (int, float)):
-            _check_nonnegative(type(self).__name__, lr=value)
+            check_nonnegative(type(self).__name__, lr=value)
         self._lrs.value = lr_array(self._lrs.value.at[0].set(value))
 
     def get_last_lr(self) -> list:
@@ -239,7 +228,7 @@ class OptaxOptimizer(brainstate.graph.Node):
         if self._tx_given is not None and set(hyperparams) - {"lr"}:
             raise ValueError(f"{who}: with a given tx, a group may set only its lr (the tx fixes everything else)")
         lr = float(hyperparams.get("lr", self._base_lr))
-        _check_nonnegative(who, lr=lr, weight_decay=hyperparams.get("weight_decay"))
+        check_nonnegative(who, lr=lr, weight_decay=hyperparams.get("weight_decay"))
         if self._global_reduce:
             other = {k for k, v in hyperparams.items() if k != "lr" and v != self.defaults[k]}
             if other:

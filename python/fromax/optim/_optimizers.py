@@ -16,7 +16,8 @@ import optax
 
 import fromax
 from fromax.optim import _transforms
-from fromax.optim._base import OptaxOptimizer, _check_nonnegative, _check_positive, _check_transformation
+from fromax._validate import check_nonnegative, check_positive
+from fromax.optim._base import OptaxOptimizer, _check_transformation
 from fromax.optim._schedulers import LRScheduler
 
 __all__ = [
@@ -65,7 +66,7 @@ class SGD(_Optimizer):
 
     def __init__(self, lr: LR = 1e-3, momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        _check_nonnegative("SGD", momentum=momentum)
+        check_nonnegative("SGD", momentum=momentum)
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, momentum=float(momentum), nesterov=bool(nesterov))
 
     def _algorithm(self, lr, hp):
@@ -99,7 +100,7 @@ class Adam(_Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, grad_clip_norm: Clip = None,
                  grad_clip_value: Clip = None):
         betas = _betas("Adam", (betas[0] if beta1 is None else beta1, betas[1] if beta2 is None else beta2))
-        _check_positive("Adam", eps=eps)
+        check_positive("Adam", eps=eps)
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, betas=betas, eps=float(eps), amsgrad=bool(amsgrad))
 
     def _algorithm(self, lr, hp):
@@ -117,7 +118,7 @@ class AdamW(_Optimizer):
 
     def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.01, grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        _check_positive("AdamW", eps=eps)
+        check_positive("AdamW", eps=eps)
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, betas=_betas("AdamW", betas), eps=float(eps))
 
     def _algorithm(self, lr, hp):
@@ -131,7 +132,7 @@ class Adagrad(_Optimizer):
 
     def __init__(self, lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
-        _check_nonnegative("Adagrad", lr_decay=lr_decay, initial_accumulator_value=initial_accumulator_value)
+        check_nonnegative("Adagrad", lr_decay=lr_decay, initial_accumulator_value=initial_accumulator_value)
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, lr_decay=float(lr_decay),
                          initial_accumulator_value=float(initial_accumulator_value), eps=float(eps))
 
@@ -376,7 +377,7 @@ class Fromage(_Optimizer):
         if momentum:
             warnings.warn("fromax.optim.Fromage: Fromage has no momentum; momentum is ignored", UserWarning, stacklevel=2)
         if p_bound is not None:
-            _check_positive("Fromage", p_bound=p_bound)
+            check_positive("Fromage", p_bound=p_bound)
         super().__init__(lr, 0.0, grad_clip_norm, grad_clip_value, p_bound=p_bound)
 
     def _algorithm(self, lr, hp):
