@@ -20,7 +20,6 @@ Where this differs from ``braintools.optim`` 0.3.0 (on purpose: braintools is wr
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Optional, Union
 
 import brainstate
