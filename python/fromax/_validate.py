@@ -57,22 +57,22 @@ def _concrete(who: str, name: str, v: Any) -> bool:
     return True
 
 
+def _check(who: str, values: dict[str, Any], holds: Any, rule: str) -> None:
+    for name, v in values.items():
+        if _concrete(who, name, v) and not (np.ndim(v) == 0 and holds(v)):
+            raise ValueError(f"{who}: {name} must be {rule}, got {v!r}")
+
+
 def check_nonnegative(who: str, **values: Any) -> None:
     """Each concrete value must be a finite scalar >= 0."""
-    for name, v in values.items():
-        if _concrete(who, name, v) and (np.ndim(v) != 0 or not np.isfinite(v) or v < 0):
-            raise ValueError(f"{who}: {name} must be a finite scalar >= 0, got {v!r}")
+    _check(who, values, lambda v: np.isfinite(v) and v >= 0, "a finite scalar >= 0")
 
 
 def check_positive(who: str, **values: Any) -> None:
     """Each concrete value must be a finite scalar > 0."""
-    for name, v in values.items():
-        if _concrete(who, name, v) and (np.ndim(v) != 0 or not np.isfinite(v) or v <= 0):
-            raise ValueError(f"{who}: {name} must be a finite scalar > 0, got {v!r}")
+    _check(who, values, lambda v: np.isfinite(v) and v > 0, "a finite scalar > 0")
 
 
 def check_beta(who: str, **values: Any) -> None:
     """Each concrete value must be a scalar in [0, 1) (a decay rate)."""
-    for name, v in values.items():
-        if _concrete(who, name, v) and (np.ndim(v) != 0 or not 0 <= v < 1):
-            raise ValueError(f"{who}: {name} must be in [0, 1), got {v!r}")
+    _check(who, values, lambda v: 0 <= v < 1, "in [0, 1)")
