@@ -9,6 +9,12 @@
 // of an update is the parameter's increment; the fused step (kDelta == false) stores p + y[0]
 // instead, with p the stream F::kParam.
 //
+// A per-tensor fused functor F couples the two through each tensor's own sums: F::Reduce (a reduce
+// functor reading the first F::Reduce::kIn streams and the row c of F::kCoeffs), then
+//     Finish(const Acc* c, const Acc* s, Acc* row)     row = the update's coefficients, from the sums
+// then F::Update with that row, all in one call that also returns the sums: a small tensor is reduced, finished and updated
+// while it is in cache; a large one's chunk sums are combined in chunk order first (engine.h).
+//
 // Elements are processed in blocks of kLoad: a stream stored in another type than the accumulator is
 // converted into a small buffer (one dtype dispatch per stream per block), one stored in it is read
 // in place; the functor runs as a plain loop the compiler vectorises; results in another type are
@@ -24,9 +30,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "dtypes.h"
 #include "engine.h"
+#include "functors/common.h"
 #include "streams.h"
 
 namespace fromax {
@@ -134,6 +142,26 @@ void RunUpdate(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* coeffs) 
   RunEngine</*kReduce=*/false, /*kUpdate=*/true>(
       pool, tb.lengths, [](int64_t, int64_t, int64_t) { return SumRow<1>{}; }, [](int64_t, const SumRow<1>&) {},
       [&](int64_t t, int64_t b, int64_t e) { UpdateRange<F, Acc, kDelta>(isa, tb, coeffs + t * F::kCoeffs, t, b, e); });
+}
+
+// params: F::kCoeffs per entry; the update rows F::Finish makes live in this call only. sums: each
+// tensor's F::Reduce::kSums sums (written: what JAX needs of them, e.g. NovoGrad's new moment).
+template <class F, class Acc, bool kDelta>
+void RunFused(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* params, Acc* sums_out) {
+  using R = typename F::Reduce;
+  using U = typename F::Update;
+  static_assert(R::kCoeffs <= F::kCoeffs, "the reduce reads the leading columns of the fused row");
+  const Isa isa = HostIsa();
+  std::vector<Acc> rows(size_t(tb.size() * U::kCoeffs));
+  RunEngine</*kReduce=*/true, /*kUpdate=*/true>(
+      pool, tb.lengths,
+      [&](int64_t t, int64_t b, int64_t e) { return ReduceRange<R, Acc>(isa, tb, params + t * F::kCoeffs, t, b, e); },
+      [&](int64_t t, const SumRow<R::kSums>& s) {
+        Acc* sums = sums_out + t * R::kSums;
+        for (int r = 0; r < R::kSums; ++r) sums[r] = Acc(s.v[r]);
+        F::Finish(params + t * F::kCoeffs, sums, rows.data() + t * U::kCoeffs);
+      },
+      [&](int64_t t, int64_t b, int64_t e) { UpdateRange<U, Acc, kDelta>(isa, tb, rows.data() + t * U::kCoeffs, t, b, e); });
 }
 
 }  // namespace fromax

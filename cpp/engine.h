@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels.h"
 #include "parallel_for.h"
 #include "plan.h"
 

@@ -8,11 +8,8 @@
 namespace nb = nanobind;
 
 extern "C" {
-XLA_FFI_Error* fromax_sums_cpu(XLA_FFI_CallFrame*);
-XLA_FFI_Error* fromax_axpby_cpu(XLA_FFI_CallFrame*);
-XLA_FFI_Error* fromax_fromage_cpu(XLA_FFI_CallFrame*);
 #define FROMAX_DECLARE(name, F) XLA_FFI_Error* fromax_##name##_cpu(XLA_FFI_CallFrame*);
-FROMAX_FUNCTORS(FROMAX_DECLARE, FROMAX_DECLARE)
+FROMAX_FUNCTORS(FROMAX_DECLARE, FROMAX_DECLARE, FROMAX_DECLARE)
 #undef FROMAX_DECLARE
 const char* fromax_cpu_isa();  // family_handlers.cc
 }
@@ -22,15 +19,41 @@ nb::capsule Capsule(Fn* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
 }
 
+// The operand contract of every functor as C++ declares it, for python/fromax/_functors.py to be
+// checked against (tests/test_functors.py): (kind, streams in, sums or results, coefficients,
+// parameter stream, absolute) and, for a fused functor, its reduce's and update's target names.
+template <class F>
+nb::tuple ReduceShape() {
+  return nb::make_tuple("reduce", F::kIn, F::kSums, F::kCoeffs);
+}
+template <class F>
+nb::tuple UpdateShape() {
+  return nb::make_tuple("update", F::kIn, F::kOut, F::kCoeffs, F::kParam, fromax::functors::IsAbsolute<F>::value);
+}
+template <class F>
+nb::tuple FusedShape() {
+  using R = typename F::Reduce;
+  using U = typename F::Update;
+  return nb::make_tuple("fused", U::kIn, U::kOut, F::kCoeffs, ReduceShape<R>(), UpdateShape<U>());
+}
+
 NB_MODULE(_fromax_cpu, m) {
   m.def("targets", [] {
     nb::dict d;
-    d["fromax_sums"] = Capsule(fromax_sums_cpu);
-    d["fromax_axpby"] = Capsule(fromax_axpby_cpu);
-    d["fromax_fromage"] = Capsule(fromax_fromage_cpu);
 #define FROMAX_EXPORT(name, F) d["fromax_" #name] = Capsule(fromax_##name##_cpu);
-    FROMAX_FUNCTORS(FROMAX_EXPORT, FROMAX_EXPORT)
+    FROMAX_FUNCTORS(FROMAX_EXPORT, FROMAX_EXPORT, FROMAX_EXPORT)
 #undef FROMAX_EXPORT
+    return d;
+  });
+  m.def("functors", [] {
+    nb::dict d;
+#define FROMAX_REDUCE_SHAPE(name, F) d["fromax_" #name] = ReduceShape<fromax::functors::F>();
+#define FROMAX_UPDATE_SHAPE(name, F) d["fromax_" #name] = UpdateShape<fromax::functors::F>();
+#define FROMAX_FUSED_SHAPE(name, F) d["fromax_" #name] = FusedShape<fromax::functors::F>();
+    FROMAX_FUNCTORS(FROMAX_REDUCE_SHAPE, FROMAX_UPDATE_SHAPE, FROMAX_FUSED_SHAPE)
+#undef FROMAX_REDUCE_SHAPE
+#undef FROMAX_UPDATE_SHAPE
+#undef FROMAX_FUSED_SHAPE
     return d;
   });
   // The instruction set the elementwise engine's loops run with here (cpp/elementwise.h, HostIsa).

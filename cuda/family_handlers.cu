@@ -1,4 +1,5 @@
-// CUDA FFI handlers of the elementwise engine: one target per functor of cpp/functors/list.h, with
+// CUDA FFI handlers of the elementwise engine: one target per functor of cpp/functors/list.h (reduce,
+// update or per-tensor fused), with
 // the operands and results of the CPU targets (cpp/family_handlers.cc), registered for "CUDA".
 //
 // Per call: the host builds the stream table (cpp/streams.h: device pointers, dtypes, lengths) and
@@ -23,27 +24,47 @@ namespace {
 
 namespace ffi = xla::ffi;
 
+// Entry t of the device table: the stream table's pointers and dtypes, and its chunks.
+template <int kIn, int kOut>
+struct StreamEntryMaker {
+  const StreamTable* tb;
+  StreamEntry<kIn, kOut> operator()(int64_t t, int32_t first, int32_t num) const {
+    StreamEntry<kIn, kOut> e{};
+    for (int k = 0; k < kIn; ++k) {
+      e.in[k] = tb->in[t * kIn + k];
+      e.in_type[k] = int32_t(tb->in_type[t * kIn + k]);
+    }
+    for (int j = 0; j < kOut; ++j) {
+      e.out[j] = tb->out[t * kOut + j];
+      e.out_type[j] = int32_t(tb->out_type[t * kOut + j]);
+    }
+    e.length = tb->lengths[t];
+    e.first_chunk = first;
+    e.num_chunks = num;
+    // The engine's fast path (cuda/elementwise.cuh): one storage type for every stream, 16-byte
+    // aligned pointers for whole-group vector loads and stores.
+    e.uniform = kIn > 0 ? e.in_type[0] : -1;
+    bool aligned = true;
+    for (int k = 0; k < kIn; ++k) {
+      if (e.in_type[k] != e.uniform) e.uniform = -1;
+      aligned = aligned && (reinterpret_cast<uintptr_t>(e.in[k]) & 15u) == 0;
+    }
+    for (int j = 0; j < kOut; ++j) {
+      if (e.out_type[j] != e.uniform) e.uniform = -1;
+      aligned = aligned && (reinterpret_cast<uintptr_t>(e.out[j]) & 15u) == 0;
+    }
+    e.aligned = aligned ? 1 : 0;
+    return e;
+  }
+};
+
 // The device table of one call: stream entries, chunks and (reductions) kSums doubles per chunk.
 template <int kIn, int kOut>
 ffi::Error UploadStreams(const StreamTable& tb, int kSums, cudaStream_t stream, ffi::ScratchAllocator& scratch,
                          DeviceTable<StreamEntry<kIn, kOut>>* table) {
   const int64_t num_chunks = CountChunks(tb.lengths);
-  auto make_entry = [&](int64_t t, int32_t first, int32_t num) {
-    StreamEntry<kIn, kOut> e{};
-    for (int k = 0; k < kIn; ++k) {
-      e.in[k] = tb.in[t * kIn + k];
-      e.in_type[k] = int32_t(tb.in_type[t * kIn + k]);
-    }
-    for (int j = 0; j < kOut; ++j) {
-      e.out[j] = tb.out[t * kOut + j];
-      e.out_type[j] = int32_t(tb.out_type[t * kOut + j]);
-    }
-    e.length = tb.lengths[t];
-    e.first_chunk = first;
-    e.num_chunks = num;
-    return e;
-  };
-  return UploadTable(tb.lengths, {size_t(num_chunks) * kSums * sizeof(double)}, stream, scratch, make_entry, table);
+  return UploadTable(tb.lengths, {size_t(num_chunks) * kSums * sizeof(double)}, stream, scratch,
+                     StreamEntryMaker<kIn, kOut>{&tb}, table);
 }
 
 template <class F>
@@ -62,14 +83,25 @@ ffi::Error ReduceImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::A
     using Acc = typename decltype(acc_tag)::type;
     const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
     if (plan.num_chunks > 0)
-      fromax_family_reduce<F, Acc><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(plan.entries, plan.chunks,
-                                                                                     plan.num_chunks, c, partials);
+      fromax_family_reduce<F, Acc><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(
+          plan.entries, plan.chunks, plan.num_chunks, c, F::kCoeffs, partials);
     if (plan.num_entries > 0)
       fromax_family_finalize<F, Acc><<<(plan.num_entries + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
           plan.entries, plan.num_entries, partials, static_cast<Acc*>(sums->untyped_data()));
   };
   acc == ffi::DataType::F64 ? run(Tag<double>{}) : run(Tag<float>{});
   return LastError("fromax elementwise reduce launch");
+}
+
+template <class U, class Acc, class Entry>
+void LaunchUpdate(const DeviceTable<Entry>& plan, const Acc* rows, bool delta, cudaStream_t stream) {
+  if (plan.num_chunks == 0) return;
+  const int64_t blocks = Blocks(plan.num_chunks);
+  if (delta) {
+    fromax_family_update<U, Acc, true><<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, plan.num_chunks, rows);
+  } else {
+    fromax_family_update<U, Acc, false><<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, plan.num_chunks, rows);
+  }
 }
 
 template <class F>
@@ -83,19 +115,49 @@ ffi::Error UpdateImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::A
   if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
   DeviceTable<StreamEntry<F::kIn, F::kOut>> plan;
   if (ffi::Error e = UploadStreams(tb, 0, stream, scratch, &plan); e.failure()) return e;
-  if (plan.num_chunks == 0) return ffi::Error::Success();
   auto run = [&](auto acc_tag) {
     using Acc = typename decltype(acc_tag)::type;
-    const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
-    const int64_t blocks = Blocks(plan.num_chunks);
-    if (delta != 0) {
-      fromax_family_update<F, Acc, true><<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, plan.num_chunks, c);
-    } else {
-      fromax_family_update<F, Acc, false><<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, plan.num_chunks, c);
-    }
+    LaunchUpdate<F>(plan, static_cast<const Acc*>(coeffs.untyped_data()), delta != 0, stream);
   };
   acc == ffi::DataType::F64 ? run(Tag<double>{}) : run(Tag<float>{});
   return LastError("fromax elementwise update launch");
+}
+
+// A per-tensor fused functor: reduce, finish (the tensors' sums out, their update rows in scratch
+// memory) and update launches.
+template <class F>
+ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs, CompileGuard,
+                     ffi::RemainingArgs args, CompileGuardResult, ffi::Result<ffi::AnyBuffer> sums,
+                     ffi::RemainingRets rets, int64_t segments, int64_t delta) {
+  using R = typename F::Reduce;
+  using U = typename F::Update;
+  const ffi::DataType acc = coeffs.element_type();
+  if (!IsAcc(acc) || sums->element_type() != acc) return Invalid("coefficients and sums must share the f32 or f64 accumulator dtype");
+  StreamTable tb;
+  if (ffi::Error e = BuildStreams(args, U::kIn, &rets, U::kOut, segments, acc, &tb); e.failure()) return e;
+  if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
+  if (int64_t(sums->element_count()) != tb.size() * R::kSums) return Invalid("sums have the wrong shape");
+  const size_t partial_bytes = size_t(CountChunks(tb.lengths)) * R::kSums * sizeof(double);
+  const size_t row_bytes = size_t(tb.size()) * U::kCoeffs * ffi::ByteWidth(acc);
+  DeviceTable<StreamEntry<U::kIn, U::kOut>> plan;
+  if (ffi::Error e = UploadTable(tb.lengths, {partial_bytes, row_bytes}, stream, scratch, StreamEntryMaker<U::kIn, U::kOut>{&tb}, &plan);
+      e.failure())
+    return e;
+  if (plan.num_entries == 0) return ffi::Error::Success();
+  auto run = [&](auto acc_tag) {
+    using Acc = typename decltype(acc_tag)::type;
+    const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
+    double* partials = reinterpret_cast<double*>(plan.extra[0]);
+    Acc* rows = reinterpret_cast<Acc*>(plan.extra[1]);
+    if (plan.num_chunks > 0)
+      fromax_family_reduce<R, Acc><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(
+          plan.entries, plan.chunks, plan.num_chunks, c, F::kCoeffs, partials);
+    fromax_family_finish<F, Acc><<<(plan.num_entries + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
+        plan.entries, plan.num_entries, partials, c, static_cast<Acc*>(sums->untyped_data()), rows);
+    LaunchUpdate<U>(plan, static_cast<const Acc*>(rows), delta != 0, stream);
+  };
+  acc == ffi::DataType::F64 ? run(Tag<double>{}) : run(Tag<float>{});
+  return LastError("fromax fused launch");
 }
 
 }  // namespace
@@ -125,4 +187,18 @@ namespace ffi = xla::ffi;
                                     .Attr<int64_t>("segments")                                      \
                                     .Attr<int64_t>("delta"));
 
-FROMAX_FUNCTORS(FROMAX_DEFINE_REDUCE_CUDA, FROMAX_DEFINE_UPDATE_CUDA)
+#define FROMAX_DEFINE_FUSED_CUDA(name, F)                                                           \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::FusedImpl<fromax::functors::F>,  \
+                                ffi::Ffi::Bind()                                                    \
+                                    .Ctx<ffi::PlatformStream<cudaStream_t>>()                       \
+                                    .Ctx<ffi::ScratchAllocator>()                                   \
+                                    .Arg<ffi::AnyBuffer>()                                          \
+                                    .Arg<fromax::CompileGuard>()                                    \
+                                    .RemainingArgs()                                                \
+                                    .Ret<ffi::AnyBuffer>()                                          \
+                                    .Ret<ffi::AnyBuffer>()                                          \
+                                    .RemainingRets()                                                \
+                                    .Attr<int64_t>("segments")                                      \
+                                    .Attr<int64_t>("delta"));
+
+FROMAX_FUNCTORS(FROMAX_DEFINE_REDUCE_CUDA, FROMAX_DEFINE_UPDATE_CUDA, FROMAX_DEFINE_FUSED_CUDA)

@@ -8,22 +8,16 @@
 namespace nb = nanobind;
 
 extern "C" {
-XLA_FFI_Error* fromax_sums_cuda(XLA_FFI_CallFrame*);
-XLA_FFI_Error* fromax_axpby_cuda(XLA_FFI_CallFrame*);
-XLA_FFI_Error* fromax_fromage_cuda(XLA_FFI_CallFrame*);
 #define FROMAX_DECLARE(name, F) XLA_FFI_Error* fromax_##name##_cuda(XLA_FFI_CallFrame*);
-FROMAX_FUNCTORS(FROMAX_DECLARE, FROMAX_DECLARE)
+FROMAX_FUNCTORS(FROMAX_DECLARE, FROMAX_DECLARE, FROMAX_DECLARE)
 #undef FROMAX_DECLARE
 }
 
 NB_MODULE(_fromax_cuda, m) {
   m.def("targets", [] {
     nb::dict d;
-    d["fromax_sums"] = nb::capsule(reinterpret_cast<void*>(fromax_sums_cuda));
-    d["fromax_axpby"] = nb::capsule(reinterpret_cast<void*>(fromax_axpby_cuda));
-    d["fromax_fromage"] = nb::capsule(reinterpret_cast<void*>(fromax_fromage_cuda));
 #define FROMAX_EXPORT(name, F) d["fromax_" #name] = nb::capsule(reinterpret_cast<void*>(fromax_##name##_cuda));
-    FROMAX_FUNCTORS(FROMAX_EXPORT, FROMAX_EXPORT)
+    FROMAX_FUNCTORS(FROMAX_EXPORT, FROMAX_EXPORT, FROMAX_EXPORT)
 #undef FROMAX_EXPORT
     return d;
   });

@@ -1,6 +1,6 @@
 // Uploading a call's table: [entries | chunks | extra sections] in one FFI scratch allocation, the
 // entries and chunk list written once into a host image and copied with one cudaMemcpyAsync on
-// the call's stream (no host synchronisation). Shared by the Fromage and elementwise engines.
+// the call's stream (no host synchronisation).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,12 +11,20 @@
 #include <optional>
 #include <vector>
 
-#include "kernels.cuh"
 #include "launch.cuh"
-#include "table.h"
+#include "streams.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace fromax::cuda {
+
+// A call's work is cut into chunks of kChunk elements of one tensor, one block of kThreads each.
+inline constexpr int64_t kChunk = int64_t{1} << 14;
+inline constexpr int kThreads = 256;
+
+struct ChunkRef {
+  int32_t entry;
+  int32_t index;  // chunk `index` of the entry covers [index * kChunk, min(length, (index + 1) * kChunk))
+};
 
 template <class Entry>
 struct DeviceTable {

@@ -33,11 +33,11 @@ def test_custom_call_count_is_constant(n_leaves, mixed):
         state = tx.init(params)
         fused = jax.jit(functools.partial(fromax.step, tx)).lower(grads, state, params).compile().as_text()
         update = jax.jit(tx.update).lower(grads, state, params).compile().as_text()
-        # The optax contract reduces on the kernel and updates in XLA (see fromax._family).
+        # The optax contract reduces on the kernel and updates in XLA (see fromax._engine).
         assert _fromax_calls(fused) == ["fromax_fromage"] * calls
-        assert _fromax_calls(update) == ["fromax_sums"] * calls
+        assert _fromax_calls(update) == ["fromax_fromage_sums"] * calls
     init = jax.jit(fromax.fromage(p_bound=1.0).init).lower(params).compile().as_text()
-    assert _fromax_calls(init) == ["fromax_sums"] * calls
+    assert _fromax_calls(init) == ["fromax_sum_sq"] * calls
 
 
 def test_xla_backend_has_no_custom_calls():
@@ -53,7 +53,7 @@ def test_hyperparameters_are_operands_not_attributes():
     text = jax.jit(functools.partial(fromax.step, tx)).lower(grads, tx.init(params), params).as_text()
     call = next(line for line in text.splitlines() if "fromax_fromage" in line and "custom_call" in line)
     attrs = re.search(r"backend_config = \{([^}]*)\}", call).group(1)
-    assert attrs.strip() == "delta = 0 : i64"  # structure only; lr and p_bound are operands
+    assert attrs.strip() == "delta = 0 : i64, segments = 1 : i64"  # structure only; lr and p_bound are operands
 
 
 def test_changing_lr_never_recompiles():

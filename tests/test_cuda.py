@@ -40,22 +40,24 @@ def test_step_lowers_to_fromax_custom_calls_for_cuda(n_leaves):
         per_call = fromax._engine.LEAVES_PER_CALL
         sizes = [min(per_call, n_leaves - start) for start in range(0, n_leaves, per_call)]
         assert re.findall(r"custom_call @(fromax_\w+)", text) == ["fromax_fromage"] * len(sizes)
-        # Output 1 + i aliases operand 4 + i (parameter leaf i of the call) on CUDA too: in place when
-        # donated. Output 0 over operand 0 is the compile guard (operand 0 = operand 1, see
-        # _primitives._lower).
+        # Output 2 + i (after the guard and the per-tensor sums) aliases operand 2 + size + i
+        # (parameter leaf i of the call: the operands are the coefficient table twice, the
+        # gradients, the parameters) on CUDA too: in place when donated. Output 0 over operand 0
+        # is the compile guard (operand 0 = operand 1, see _primitives._lower).
         aliased = re.findall(r"output_tuple_indices = \[(\d+)\], operand_index = (\d+)", text)
-        expected = [pair for size in sizes for pair in [(0, 0)] + [(1 + k, 4 + k) for k in range(size)]]
+        expected = [pair for size in sizes for pair in [(0, 0)] + [(2 + k, 2 + size + k) for k in range(size)]]
         assert sorted((int(o), int(i)) for o, i in aliased) == sorted(expected)
 
 
-def test_vmapped_step_lowers_to_batched_cuda_calls():
+def test_vmapped_step_lowers_to_one_batched_cuda_call():
     params, grads = random_tree(1, 40, shapes=[(5,), (3, 7)])
     P = jax.tree.map(lambda x: jnp.stack([x, 2 * x]), params)
     G = jax.tree.map(lambda x: jnp.stack([x, x]), grads)
     tx = fromax.fromage(0.01)
     fn = jax.jit(jax.vmap(lambda g, p: fromax.step(tx, g, tx.init(p), p)))
     text = fn.trace(G, P).lower(lowering_platforms=("cuda",)).as_text()
-    assert sorted(re.findall(r"custom_call @(fromax_\w+)", text)) == ["fromax_axpby", "fromax_sums"]
+    # The population is one fused call: segments = 2 per leaf, one coefficient row per member.
+    assert re.findall(r"custom_call @(fromax_\w+)", text) == ["fromax_fromage"]
 
 
 @pytest.mark.skipif(NVCC is None or os.environ.get("FROMAX_CUDA") == "OFF", reason="built without nvcc")
@@ -64,9 +66,9 @@ def test_installed_package_contains_the_cuda_library():
 
     from fromax import _fromax_cpu
 
-    # The Fromage engine and every functor of the elementwise engine, as on the CPU.
+    # Every functor of the elementwise engine (reduce, update and fused), as on the CPU.
     assert set(_fromax_cuda.targets()) == set(_fromax_cpu.targets())
-    assert {"fromax_sums", "fromax_axpby", "fromax_fromage", "fromax_adamw", "fromax_lamb_norms"} <= set(_fromax_cuda.targets())
+    assert {"fromax_fromage_sums", "fromax_axpby", "fromax_fromage", "fromax_adamw", "fromax_lamb_norms"} <= set(_fromax_cuda.targets())
     assert tuple(_fromax_cuda.ffi_api_version) == (0, 1)
     ldd = subprocess.run(["ldd", _fromax_cuda.__file__], capture_output=True, text=True).stdout
     assert "libcudart" not in ldd  # cudart linked statically

@@ -257,14 +257,30 @@ def fromax_calls(tx, n_leaves: int, fused: bool) -> list[str]:
 @pytest.mark.parametrize("name", NAMES)
 def test_custom_calls_per_step_do_not_grow_with_the_leaves(name):
     """The fused step: its reduce and update calls. The optax contract: the same reduce calls, the
-    update in XLA (fromax._family's docstring says why)."""
+    update in XLA (fromax._engine's docstring says why)."""
     make = CASES[name][0]
     few, many = fromax_calls(make("ffi"), 3, True), fromax_calls(make("ffi"), 60, True)
     assert 1 <= len(few) <= 3 and few == many, (few, many)
     contract, contract_many = fromax_calls(make("ffi"), 3, False), fromax_calls(make("ffi"), 60, False)
-    reduces = {f.target for f in FUNCTORS.values() if f.is_reduce} | {"fromax_sums"}
+    reduces = {f.target for f in FUNCTORS.values() if f.is_reduce}
+    fused = {f.target for f in FUNCTORS.values() if f.is_fused}  # a fused call holds its reduce
     assert contract == contract_many and set(contract) <= reduces, (contract, contract_many)
-    assert len(contract) == sum(1 for call in few if call in reduces)
+    assert len(contract) == sum(1 for call in few if call in reduces or call in fused)
+
+
+@pytest.mark.parametrize("name,target", [("lamb", "fromax_lamb"), ("lars", "fromax_lars"), ("novograd", "fromax_novograd_step")])
+def test_per_tensor_couplings_fuse_into_one_call(name, target):
+    """LAMB's, LARS's and NovoGrad's fused steps (like Fromage's) are one per-tensor fused call:
+    the tensor's sums, its coefficients (trust ratio, moment) and its update in one visit;
+    vmapped, still one call (segments)."""
+    make = CASES[name][0]
+    assert fromax_calls(make("ffi"), 3, True) == fromax_calls(make("ffi"), 60, True) == [target]
+    tx = make("ffi")
+    params, grads = random_tree(9, 5, shapes=[(3, 4), (5,)])
+    batch = lambda tree: jax.tree.map(lambda x: jnp.stack([x, 2 * x]), tree)
+    vmapped = jax.jit(jax.vmap(lambda g, p: fromax.step(tx, g, tx.init(p), p)))
+    hlo = vmapped.lower(batch(grads), batch(params)).as_text()
+    assert re.findall(r"stablehlo.custom_call @(fromax_\w+)", hlo) == [target] and "segments = 2" in hlo
 
 
 def donated_step_hlo(name: str, path: str) -> str:
@@ -300,7 +316,7 @@ def test_donated_step_copies_no_tensor(name, path):
     added because a loop or kernel reads a tensor another one overwrites in no order XLA can see (a
     reduction reading state the update overwrites, a wrapped base's state not written in place, or,
     where XLA computes the update, the params' loop reading old state: fromax._functors' XLA form
-    of the math and ``_family.update``'s ``after=`` exist to avoid that)."""
+    of the math and ``_engine.update``'s ``after=`` exist to avoid that)."""
     copied = re.findall(r"= f32\[(37,3|111)\]\{[^}]*\} copy\(", donated_step_hlo(name, path))
     assert copied == [], copied
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common.h"
+#include "layerwise.h"
 
 namespace fromax::functors {
 
@@ -75,6 +76,20 @@ struct SurpriseSums {
     HypergradientSums::Reduce(c, x, s);
     const Acc r = x[0] - x[3];
     s[3] = r * r;
+  }
+};
+
+// The fused LAMB step: LambNorms, the trust ratio |p| / |u|, AdamW with the learning rate scaled by
+// it. c: Adam, wd, lr.
+struct Lamb {
+  using Reduce = LambNorms;
+  using Update = AdamW;
+  static constexpr int kCoeffs = kAdamCols + 2;
+  template <class Acc>
+  FROMAX_FN static void Finish(const Acc* c, const Acc* s, Acc* row) {
+    for (int k = 0; k < kAdamCols; ++k) row[k] = c[k];
+    row[kAdamCols] = c[kAdamCols + 1] * TrustRatio(s[0], s[1], Acc(1), Acc(0));
+    row[kAdamCols + 1] = c[kAdamCols];
   }
 };
 

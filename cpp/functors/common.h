@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define FROMAX_FN __host__ __device__ __forceinline__
@@ -11,6 +12,13 @@
 #endif
 
 namespace fromax::functors {
+
+// An update functor whose result 0 is the new parameter itself (kAbsolute = true), not its
+// increment: the fused step stores it as it is instead of adding the parameter to it.
+template <class F, class = void>
+struct IsAbsolute : std::false_type {};
+template <class F>
+struct IsAbsolute<F, std::void_t<decltype(F::kAbsolute)>> : std::bool_constant<F::kAbsolute> {};
 
 template <class Acc>
 FROMAX_FN Acc Sqrt(Acc x) {

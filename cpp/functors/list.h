@@ -1,6 +1,7 @@
 // Every functor of the elementwise engine, as X-macro entries: REDUCE(name, Functor) for a reduce
 // phase (target fromax_<name>: per-tensor sums), UPDATE(name, Functor) for an update phase (target
-// fromax_<name>: tensors out). <name>_pre is <name> with the gradient prologue (prologue.h), for the
+// fromax_<name>: tensors out), FUSED(name, Functor) for a per-tensor fused step (reduce, finish
+// and update of each tensor in one call: target fromax_<name>). <name>_pre is <name> with the gradient prologue (prologue.h), for the
 // optimizers that fold an optax.chain's gradient pre-processing into their own pass.
 // cpp/family_handlers.cc defines a handler per entry, cpp/module.cc exports them, and
 // python/fromax/_functors.py declares the same names with the same math.
@@ -10,6 +11,7 @@
 #include "cocob.h"
 #include "dadapt.h"
 #include "distance.h"
+#include "fromage.h"
 #include "layerwise.h"
 #include "mechanic.h"
 #include "momo.h"
@@ -36,7 +38,13 @@ using ScheduleFreeSgdPre = WithPrologue<ScheduleFreeSgd>;
 using ScheduleFreeAdamWPre = WithPrologue<ScheduleFreeAdamW>;
 }  // namespace fromax::functors
 
-#define FROMAX_FUNCTORS(REDUCE, UPDATE)                 \
+#define FROMAX_FUNCTORS(REDUCE, UPDATE, FUSED)          \
+  REDUCE(fromage_sums, FromageSums)                     \
+  UPDATE(axpby, Axpby)                                  \
+  FUSED(fromage, Fromage)                               \
+  FUSED(lars, Lars)                                     \
+  FUSED(lamb, Lamb)                                     \
+  FUSED(novograd_step, NovogradStep)                    \
   UPDATE(adamw, AdamW)                                  \
   UPDATE(adamw_ema, AdamWEma)                           \
   REDUCE(lamb_norms, LambNorms)                         \

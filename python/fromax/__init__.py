@@ -6,24 +6,11 @@ from fromax.adam import AdamWState, adamw, lamb
 from fromax.fromage import FromageState, fromage
 from fromax.hypergradient import AutoHypergradientAdamWState, HypergradientAdamWState, auto_hypergradient_adamw, hypergradient_adamw
 from fromax.layerwise import LarsState, NovogradState, lars, novograd
-from fromax.lr_free import (
-    COCOBState,
-    DAdaptAdamWState,
-    DoGState,
-    DoWGState,
-    MechanicState,
-    MomoAdamState,
-    MomoState,
-    ProdigyState,
-    cocob,
-    dadapt_adamw,
-    dog,
-    dowg,
-    mechanize,
-    momo,
-    momo_adam,
-    prodigy,
-)
+from fromax.cocob import COCOBState, cocob
+from fromax.dadapt import DAdaptAdamWState, ProdigyState, dadapt_adamw, prodigy
+from fromax.distance import DoGState, DoWGState, dog, dowg
+from fromax.mechanic import MechanicState, mechanize
+from fromax.momo import MomoAdamState, MomoState, momo, momo_adam
 from fromax.norms import per_tensor_norms
 from fromax.schedule_free import ScheduleFreeState, schedule_free, schedule_free_adamw, schedule_free_eval_params, schedule_free_sgd
 from fromax._fusion import StepPlan, step_plan

@@ -83,7 +83,7 @@ def _step(arrays: dict, updates: Any, state: Any, params: Any, extra: dict, *, c
 
 
 def eager_jit(factory: Callable) -> Callable:
-    """Decorate an optimizer factory (whose transformations come from ``fromax._common.transformation``)
+    """Decorate an optimizer factory (whose transformations come from ``fromax._optimizer_base.transformation``)
     so that eager calls of ``update`` and of the fused step run one cached compiled program."""
     signature = inspect.signature(factory)
 

@@ -1,39 +1,67 @@
-"""The multi-tensor engine as seen from JAX: a few FFI calls for a whole list of leaves.
+"""The elementwise engine as seen from JAX: one FFI call per functor phase for a whole pytree.
 
-Leaves are split into accumulator groups (f32 accumulation for f32/bf16/f16 storage, f64 for f64) and
-each group goes through one call per phase, so the number of custom calls in a step is constant in
-the number of leaves (at most two groups). Leaves are passed as variadic operands, never
-concatenated (a concatenation would cost a full extra pass over the parameters).
+An optimizer step is a reduce phase (per-tensor sums of a few elementwise terms, in one read of the
+streams they need) and an update phase (every output stream written in one pass), each a functor of
+:mod:`fromax._functors` run over every leaf in one call per accumulator group (f32 accumulation for
+f32/bf16/f16 leaves, f64 for f64). What couples the two phases (trust ratios, global step sizes) is a
+few scalars per tensor computed in JAX from the sums and passed to the update as a coefficient row
+per tensor, together with the hyperparameters: everything the kernels read is data, so nothing
+recompiles when a hyperparameter changes.
 
-``jax.vmap`` (a batch of models): every call is a ``custom_vmap`` whose rule re-issues the *same*
-kernel with ``segments`` multiplied by the batch size, the batch axis leading each operand, so a
-batch of B models is one batched call, not B calls. The fused Fromage call, whose per-tensor
-coefficients are computed inside the kernel from scalar hyperparameters, vmaps into the two-phase
-form (batched reduce, coefficient math in JAX, batched update).
+Every call inherits, like Fromage's, the engine's sharding (:mod:`fromax._sharding`: shards reduce
+locally and their sums are all-reduced; updates stay local), ``jax.vmap`` (a batch of models is one
+call with ``segments`` multiplied) and ``jax.grad``/``jax.jvp`` (the JVP of the reference math).
 
-Sharded operands (``jax.jit`` with shardings, ``jax.shard_map``): every call goes through
-:func:`fromax._sharding.run`, which runs the per-device body (``_*_local`` below) on the shards with
-an all-reduce of per-tensor partial sums between the reduce and the update phase.
+The optax contract (``tx.update``, then ``optax.apply_updates``): the reduce phase runs on the
+kernels, the update phase is the functor's math in JAX, compiled by XLA like optax's own step. An FFI
+call is where XLA stops fusing, and its results live in buffers XLA cannot choose, so an update
+kernel costs more there than the XLA loops it replaces: the increment it returns is added to the
+params by a separate pass (XLA computes it inside the loop that adds it), its result buffers are
+fresh memory touched for the first time on every call (page faults), and its new state cannot be
+written over donated state (a result written over an operand is forced, so XLA would copy every
+undonated operand first), so XLA copies each state result into its donated buffer instead. In a
+training loop XLA also fuses the gradient's own computation into that loop. :func:`fromax.step` is
+the path with no increment at all: the update kernel writes params and state in place.
 
-``jax.grad`` / ``jax.jvp``: every call carries a ``custom_jvp`` whose rule is the JVP of the same
-math in :mod:`fromax.reference`.
+In the contract XLA writes each result in a loop of its own, over the donated buffer it replaces,
+and copies a tensor first wherever one loop reads what another overwrites in no order it can see.
+Two things keep a donated contract step (and any ``backend="xla"`` step) free of copies: the
+math's XLA form (:func:`fromax._functors.xla_form`: the params' loop reads new state, never old)
+and ``after=`` (:func:`_state_after`: a reduce that read the state runs before it is overwritten).
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import functools
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
-from fromax import reference
-from fromax._primitives import axpby_p, fromage_p, sums_p
+from fromax import _prologue
+from fromax._functors import FUNCTORS, Functor, xla_form
+from fromax._primitives import make_primitive
 from fromax._sharding import EngineCall, RowReduce, run, varying_axes
 from fromax.reference import acc_dtype
 
 Array = jax.Array
+Streams = Sequence[Sequence[Array]]
+
+
+class Output(enum.IntEnum):
+    """What an update writes: the ``delta`` of every optimizer's ``apply``, of :func:`update` and
+    (as 0 or 1) of the FFI targets. One vocabulary for the whole engine."""
+
+    NEW = 0  # the fused step: new params (and state), every result written over its buffer
+    INCREMENT = 1  # the optax contract: the params' increment and the new state, computed by XLA
+    # An increment in a fresh buffer with the state results written over their state streams, on
+    # the kernels: a base transformation inside a wrapper's fused, donated step.
+    INCREMENT_STATE_IN_PLACE = 2
+
 
 
 # Leaves per call: a model with more leaves runs one call per LEAVES_PER_CALL of them. XLA's compile
@@ -74,127 +102,345 @@ def _lead_batch(x: Array, batched: bool, size: int) -> Array:
     return x if batched else jnp.broadcast_to(x, (size, *x.shape))
 
 
-# ---- the per-device bodies (see _sharding.EngineCall): kernels, and the all-reduce between them ---
-def _sums_local(reduce: RowReduce, *tensors: Array, segments: int, streams: int) -> list[Array]:
-    return [reduce(sums_p.bind(*tensors, segments=segments, streams=streams)[0])]
-
-
-def _axpby_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, in_place: bool) -> list[Array]:
-    del reduce  # elementwise: shards update on their own
-    return axpby_p.bind(coeffs, *tensors, segments=segments, _in_place=in_place)
-
-
-def _fromage_local(reduce: RowReduce, lr, p_bound, init_norms, *tensors: Array, segments: int) -> list[Array]:
-    del segments  # 1: under vmap the fused call becomes the two-phase one
-    if reduce.trivial:
-        # W_new written over W (aliased), so a donated step runs in place. (The kernel's delta=1,
-        # W_new - W, is not used: the optax contract updates in XLA, see fromax._family.)
-        return fromage_p.bind(lr, p_bound, init_norms, *tensors, delta=0)
-    # Split tensors: the norms need every shard, so reduce, all-reduce, then update.
-    s = reduce(sums_p.bind(*tensors, segments=1, streams=2)[0])[0]
-    coeffs = reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, False)
-    return axpby_p.bind(coeffs[None], *tensors, segments=1, _in_place=True)
-
-
-# ---- fromax_sums: the reduce phase --------------------------------------------------------------
+# ---- primitives: one per functor, named after its FFI target ---------------------------------------
 @functools.lru_cache(maxsize=None)
-def _sums_call(segments: int, with_b: bool):
-    streams = 2 if with_b else 1
-    engine_call = EngineCall(_sums_local, (("streams", streams),), 0, streams, True, segments)
+def primitive(functor: Functor):
+    if functor.is_reduce:
+
+        def avals(coeffs, *tensors, segments: int):
+            n = len(tensors) // functor.n_in
+            replicated = NamedSharding(tensors[0].sharding.mesh, PartitionSpec())
+            shape = (segments, n, functor.n_sums)
+            return [tensors[0].update(shape=shape, dtype=coeffs.dtype, weak_type=False, sharding=replicated)]
+
+        return make_primitive(functor.target, avals, lambda n_ops, n_res, **params: None)
+
+    # A fused functor's results are its tensors' sums, then the update's tensors.
+    sums_first = 1 if functor.is_fused else 0
+
+    def avals(coeffs, *tensors, segments: int, delta: int):
+        n = len(tensors) // functor.n_in
+        out = [tensors[r * n + i].update(weak_type=False) for r in functor.replaces for i in range(n)]
+        if sums_first:
+            replicated = NamedSharding(tensors[0].sharding.mesh, PartitionSpec())
+            shape = (segments, n, functor.parts[0].n_sums)
+            out.insert(0, tensors[0].update(shape=shape, dtype=coeffs.dtype, weak_type=False, sharding=replicated))
+        return out
+
+    def aliases(n_ops, n_res, *, delta: int, **params):
+        # The fused step (delta=0) writes every result over the stream it replaces, so a donated
+        # step runs in place; an increment (delta=1: INCREMENT_STATE_IN_PLACE, a base inside a wrapper's
+        # fused step) goes to a fresh buffer, the state results still over their state streams.
+        n = (n_res - sums_first) // functor.n_out
+        first = 1 if delta else 0
+        return {1 + r * n + i: sums_first + j * n + i for j, r in enumerate(functor.replaces) if j >= first for i in range(n)} or None
+
+    return make_primitive(functor.target, avals, aliases, guarded=True)
+
+
+# ---- per-device bodies (see _sharding.EngineCall) -------------------------------------------------
+def _reduce_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, functor: Functor) -> list[Array]:
+    return [reduce(primitive(functor).bind(coeffs, *tensors, segments=segments)[0])]
+
+
+def _update_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, functor: Functor, delta: Output) -> list[Array]:
+    if not functor.is_fused or reduce.trivial:  # an update: shards update on their own
+        return primitive(functor).bind(coeffs, *tensors, segments=segments, delta=int(bool(delta)))
+    # A fused functor on split tensors: the sums need every shard, so reduce, all-reduce, finish
+    # (in JAX, the same math), then update.
+    r, u = functor.parts
+    n = len(tensors) // functor.n_in
+    sums = reduce(primitive(r).bind(coeffs[..., : r.n_coeffs], *tensors[: r.n_in * n], segments=segments)[0])
+    rows = _finish(functor, [coeffs[..., k] for k in range(functor.n_coeffs)], sums, coeffs.dtype)
+    return [sums, *primitive(u).bind(rows, *tensors, segments=segments, delta=int(bool(delta)))]
+
+
+def _finish(functor: Functor, columns: list, sums: Array, dtype) -> Array:
+    """A fused functor's update rows ``(..., n, C)`` from its coefficient columns and its reduce's
+    sums ``(..., n, R)``."""
+    cols = functor.math(columns, [sums[..., r] for r in range(functor.parts[0].n_sums)])
+    shape = sums.shape[:-1]
+    return jnp.stack([jnp.broadcast_to(jnp.asarray(c, dtype), shape) for c in cols], axis=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def _call(functor: Functor, segments: int, delta: Output):
+    """``call(coeffs (segments, n, C), streams) -> sums (segments, n, R) | n_out lists of n tensors
+    | (sums, lists)`` (reduce, update, fused)."""
+    if functor.is_reduce:
+        engine_call = EngineCall(_reduce_local, (("functor", functor),), 1, functor.n_in, True, segments)
+    else:
+        engine_call = EngineCall(_update_local, (("functor", functor), ("delta", delta)), 1, functor.n_in, False, segments, functor.n_out,
+                                 sums_first=functor.is_fused)
 
     @jax.custom_batching.custom_vmap
-    def call(a: list[Array], b: list[Array]) -> Array:
-        return run(engine_call, *a, *b)[0]
+    def call(coeffs: Array, streams: list[list[Array]]):
+        out = run(engine_call, coeffs, *[x for s in streams for x in s])
+        if functor.is_reduce:
+            return out[0]
+        n = len(streams[0])
+        tensors = out[1:] if functor.is_fused else out
+        lists = [list(tensors[j * n : (j + 1) * n]) for j in range(functor.n_out)]
+        return (out[0], lists) if functor.is_fused else lists
 
     @call.def_vmap
-    def rule(size, in_batched, a, b):
-        a = [_lead_batch(x, bt, size) for x, bt in zip(a, in_batched[0])]
-        b = [_lead_batch(x, bt, size) for x, bt in zip(b, in_batched[1])]
-        out = _sums_call(segments * size, with_b)(a, b)
-        return out.reshape(size, segments, *out.shape[1:]), True
-
-    return call
-
-
-def _sums_kernel(a: list[Array], b: list[Array]) -> Array:
-    return _sums_call(1, bool(b))(a, b)[0]
-
-
-def _sums_reference(a: list[Array], b: list[Array]) -> Array:
-    return reference.sums(a, b or None)
-
-
-def sums(a: Sequence[Array], b: Sequence[Array] | None = None) -> Array:
-    """Kernel version of :func:`fromax.reference.sums` for one accumulator group: (n, 1) or (n, 3)."""
-    return _differentiable(_sums_kernel, _sums_reference)(list(a), list(b or []))
-
-
-# ---- fromax_axpby: the update phase -------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _axpby_call(segments: int, in_place: bool):
-    engine_call = EngineCall(_axpby_local, (("in_place", in_place),), 1, 2, False, segments)
-
-    @jax.custom_batching.custom_vmap
-    def call(coeffs: Array, x: list[Array], y: list[Array]) -> list[Array]:
-        return run(engine_call, coeffs, *x, *y)
-
-    @call.def_vmap
-    def rule(size, in_batched, coeffs, x, y):
+    def rule(size, in_batched, coeffs, streams):
         coeffs = _lead_batch(coeffs, in_batched[0], size)
         coeffs = coeffs.reshape(size * segments, *coeffs.shape[2:])
-        x = [_lead_batch(v, bt, size) for v, bt in zip(x, in_batched[1])]
-        y = [_lead_batch(v, bt, size) for v, bt in zip(y, in_batched[2])]
-        return _axpby_call(segments * size, in_place)(coeffs, x, y), [True] * len(x)
+        streams = [[_lead_batch(x, bt, size) for x, bt in zip(s, bs)] for s, bs in zip(streams, in_batched[1])]
+        out = _call(functor, segments * size, delta)(coeffs, streams)
+        unbatch = lambda sums: sums.reshape(size, segments, *sums.shape[1:])
+        if functor.is_reduce:
+            return unbatch(out), True
+        batched = [[True] * len(streams[0]) for _ in range(functor.n_out)]
+        if functor.is_fused:
+            return (unbatch(out[0]), out[1]), (True, batched)
+        return out, batched
 
     return call
 
 
+# ---- the kernels and their pure-JAX reference, for one accumulator group ---------------------------
 @functools.lru_cache(maxsize=None)
-def _axpby_kernel(in_place: bool):
-    return lambda coeffs, x, y: list(_axpby_call(1, in_place)(coeffs[None], x, y))
+def _kernel(functor: Functor, delta: Output):
+    if functor.is_reduce:
+        return lambda coeffs, streams: _call(functor, 1, delta)(coeffs[None], streams)[0]
+    if functor.is_fused:
+
+        def fused(coeffs, streams):
+            sums, lists = _call(functor, 1, delta)(coeffs[None], streams)
+            return sums[0], lists
+
+        return fused
+    return lambda coeffs, streams: _call(functor, 1, delta)(coeffs[None], streams)
 
 
-def axpby(coeffs: Array, x: Sequence[Array], y: Sequence[Array], *, in_place: bool) -> list[Array]:
-    """Kernel version of :func:`fromax.reference.axpby`; ``in_place`` aliases each output to x_i."""
-    return _differentiable(_axpby_kernel(in_place), reference.axpby)(coeffs, list(x), list(y))
-
-
-# ---- fromax_fromage: the fused step -------------------------------------------------------------
-def _fromage_two_phase(lr, p_bound, init_norms, w, g) -> list[Array]:
-    s = sums(w, g)
-    return axpby(reference.fromage_coefficient_rows(s, lr, p_bound, init_norms, False), w, g, in_place=True)
+def _leaf_math(functor: Functor, coeffs: "Array | Coefficients", streams: Streams, i: int) -> list[Array]:
+    acc = coeffs.dtype
+    c = coeffs.leaf(i) if isinstance(coeffs, Coefficients) else [coeffs[i, k] for k in range(functor.n_coeffs)]
+    return functor.math(c, [s[i].astype(acc) for s in streams])
 
 
 @functools.lru_cache(maxsize=None)
-def _fromage_call():
-    engine_call = EngineCall(_fromage_local, (), 3, 2, False)
+def _reference(functor: Functor, delta: Output):
+    """The functor's math per leaf in JAX: the ``backend="xla"`` path, the oracle, the JVP rule."""
 
-    @jax.custom_batching.custom_vmap
-    def call(lr: Array, p_bound: Array, init_norms: Array, w: list[Array], g: list[Array]) -> list[Array]:
-        return run(engine_call, lr, p_bound, init_norms, *w, *g)
+    def reduce(coeffs: Array, streams: Streams) -> Array:
+        rows = []
+        for i in range(len(streams[0])):
+            row = jnp.stack([jnp.sum(term) for term in _leaf_math(functor, coeffs, streams, i)])
+            # Inside shard_map a block varying over manual axes is a shard: its sums are partial.
+            split = varying_axes(row)
+            rows.append(jax.lax.psum(row, tuple(sorted(split))) if split else row)
+        return jnp.stack(rows)
 
-    @call.def_vmap
-    def rule(size, in_batched, lr, p_bound, init_norms, w, g):
-        in_axes = jax.tree.map(lambda bt: 0 if bt else None, list(in_batched))
-        out = jax.vmap(_fromage_two_phase, in_axes=tuple(in_axes), axis_size=size)(lr, p_bound, init_norms, w, g)
-        return out, [True] * len(w)
+    def update(coeffs: Array, streams: Streams) -> list[list[Array]]:
+        out: list[list[Array]] = [[] for _ in functor.replaces]
+        for i in range(len(streams[0])):
+            results = _leaf_math(functor, coeffs, streams, i)
+            if not delta and not functor.absolute:
+                results[0] = results[0] + streams[functor.replaces[0]][i].astype(coeffs.dtype)
+            for j, r in enumerate(functor.replaces):
+                out[j].append(results[j].astype(streams[r][i].dtype))
+        return out
 
-    return call
+    def fused(coeffs: "Array | Coefficients", streams: Streams) -> tuple[Array, list[list[Array]]]:
+        r, u = functor.parts
+        n, acc = len(streams[0]), coeffs.dtype
+        columns = coeffs.columns if isinstance(coeffs, Coefficients) else [coeffs[:, k] for k in range(functor.n_coeffs)]
+        reduce_rows = Coefficients(n, acc, columns[: r.n_coeffs])
+        sums = _reference(r, True)(reduce_rows, streams[: r.n_in])
+        rows = functor.math(columns, [sums[:, k] for k in range(r.n_sums)])
+        return sums, _reference(u, delta)(Coefficients(n, acc, rows), streams)
+
+    return reduce if functor.is_reduce else fused if functor.is_fused else update
 
 
-def _fromage_kernel(lr, p_bound, init_norms, w, g) -> list[Array]:
-    return list(_fromage_call()(lr, p_bound, init_norms, w, g))
+# ---- the whole pytree: one call per accumulator group ----------------------------------------------
+def coeff_dtype(leaves: Sequence[Array]) -> np.dtype:
+    """The dtype per-tensor coefficients are computed in: f64 if any leaf accumulates in f64."""
+    return max((acc_dtype(x.dtype) for x in leaves), key=lambda d: d.itemsize, default=np.dtype(np.float32))
 
 
-def _fromage_reference(lr, p_bound, init_norms, w, g) -> list[Array]:
-    # init_norms all zero means "no p_bound" for the kernel; the same holds in the reference math.
-    return reference.fromage(lr, p_bound, init_norms, w, g, False)
+def _check(functor: Functor, coeffs: Array, streams: Streams) -> int:
+    if len(streams) != functor.n_in:
+        raise ValueError(f"fromax: {functor.target} takes {functor.n_in} streams, got {len(streams)}")
+    n = len(streams[0])
+    if any(len(s) != n for s in streams):
+        raise ValueError(f"fromax: {functor.target}: streams have different numbers of leaves")
+    if coeffs.shape != (n, functor.n_coeffs):
+        raise ValueError(f"fromax: {functor.target}: coefficients have shape {coeffs.shape}, expected {(n, functor.n_coeffs)}")
+    return n
 
 
-def fromage(lr: Array, p_bound: Array, init_norms: Array, w: Sequence[Array], g: Sequence[Array]) -> list[Array]:
-    """Fused Fromage step for one accumulator group, new params written over the old (``init_norms``
-    all zero: no p_bound)."""
-    return _differentiable(_fromage_kernel, _fromage_reference)(lr, p_bound, init_norms, list(w), list(g))
+def _per_group(functor: Functor, coeffs: Coefficients, streams: Streams, kernels: bool, delta: Output):
+    """(indices, result) per accumulator group of stream 0's leaves: the kernels read the
+    coefficient table, the JAX math its columns."""
+    kernel = _differentiable(_kernel(functor, delta), _reference(functor, delta))
+    for acc, idx in groups(streams[0]):
+        sub = [[s[i] for i in idx] for s in streams]
+        if kernels:
+            yield idx, kernel(coeffs.table(idx, acc), sub)
+        else:
+            yield idx, _reference(functor, delta)(coeffs.subset(idx, acc), sub)
+
+
+def _folded(name: str, coeffs: Coefficients, streams: Streams, kernels: bool) -> tuple[str, Coefficients]:
+    """Inside a fused step with a folded gradient prologue (fromax._prologue), functor ``name``'s
+    ``<name>_pre`` twin and its rows with the prologue's coefficients appended; else unchanged. The
+    step's first call resolves the prologue's global-norm clips with a ``grad_sq_pre`` reduction
+    of its own gradient and parameter streams (0 and 1)."""
+    folding = _prologue.active()
+    if folding is None:
+        return name, coeffs
+    if f"{name}_pre" not in FUNCTORS:
+        raise ValueError(f"fromax: {FUNCTORS[name].target} cannot fold a gradient prologue")
+
+    def global_sq(affine: _prologue.Affine) -> Array:
+        scale = affine.scale_only()
+        if scale is not None:  # |s g|^2 = s^2 |g|^2: the gradient alone is read
+            return scale * scale * jnp.sum(_reduce(FUNCTORS["sum_sq"], Coefficients(coeffs.n, coeffs.dtype, []), [list(streams[0])], kernels)[:, 0])
+        rows = Coefficients(coeffs.n, coeffs.dtype, affine.columns())
+        return jnp.sum(_reduce(FUNCTORS["grad_sq_pre"], rows, list(streams[:2]), kernels)[:, 0])
+
+    affine = folding.affine(global_sq)
+    return f"{name}_pre", Coefficients(coeffs.n, coeffs.dtype, coeffs.columns + affine.columns())
+
+
+def reduce(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, fold: bool = True) -> Array:
+    """Per-tensor sums ``(n, n_sums)`` of functor ``name``'s terms over every leaf (in the dtype of
+    ``coeffs``). ``coeffs``: ``(n, n_coeffs)``, one row per leaf; ``streams``: ``n_in`` lists of n.
+    ``fold=False``: never fold an active gradient prologue (the caller folds it itself)."""
+    if fold:
+        name, coeffs = _folded(name, coeffs, streams, kernels)
+    return _reduce(FUNCTORS[name], coeffs, streams, kernels)
+
+
+def _reduce(functor: Functor, coeffs: Coefficients, streams: Streams, kernels: bool) -> Array:
+    n = _check(functor, coeffs, streams)
+    if n == 0:
+        return jnp.zeros((0, functor.n_sums), coeffs.dtype)
+    parts = list(_per_group(functor, coeffs, streams, kernels, delta=Output.INCREMENT))
+    if len(parts) == 1:
+        return parts[0][1].astype(coeffs.dtype)
+    out = jnp.zeros((n, functor.n_sums), coeffs.dtype)
+    for idx, rows in parts:
+        out = out.at[np.asarray(idx)].set(rows.astype(coeffs.dtype))
+    return out
+
+
+def update(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, delta: Output, after: Array | None = None,
+           fold: bool = True) -> list[list[Array]]:
+    """Functor ``name``'s results for every leaf: ``n_out`` lists of n tensors, result j shaped and
+    typed like the stream it replaces. Result 0 is the parameter increment (``delta`` an
+    ``Output.INCREMENT*``) or the new parameter (``Output.NEW``: the fused step, written over the
+    parameter's buffer). ``after``: the sums of a reduce that read state streams this update
+    overwrites (see :func:`_state_after`). ``fold``: as for :func:`reduce`."""
+    if fold:
+        name, coeffs = _folded(name, coeffs, streams, kernels)
+    functor = FUNCTORS[name]
+    n = _check(functor, coeffs, streams)
+    out: list[list] = [[None] * n for _ in functor.replaces]
+    # The optax contract's update phase is XLA's own (see the module docstring).
+    kernels = kernels and delta != Output.INCREMENT
+    if not kernels and after is not None:
+        streams = _state_after(functor, after, streams)
+    with contextlib.nullcontext() if kernels else xla_form():
+        for idx, results in _per_group(functor, coeffs, streams, kernels, delta):
+            for j in range(functor.n_out):
+                for i, value in zip(idx, results[j], strict=True):
+                    out[j][i] = value
+    return out
+
+
+def fuses(kernels: bool, delta: Output) -> bool:
+    """Whether an optimizer with a per-tensor fused functor runs its step as that one call: the
+    kernels' fused step (``Output.NEW``) with no gradient prologue folded in (a folded prologue
+    runs the reduce and update functors' ``_pre`` twins). Everywhere else (the optax contract,
+    ``backend="xla"``, a wrapper's base) the step is its reduce and its update, which XLA can
+    schedule without copies (see :func:`update`)."""
+    return kernels and delta == Output.NEW and _prologue.active() is None
+
+
+def fused(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool) -> tuple[Array, list[list[Array]]]:
+    """The fused step of per-tensor fused functor ``name`` (reduce, finish and update of each tensor
+    in one call per group): the per-tensor sums ``(n, n_sums)`` of its reduce (in the dtype of
+    ``coeffs``) and ``n_out`` lists of n tensors, the new parameters and state written over their
+    buffers. Under ``jax.vmap`` still one call (``segments``); on split tensors (sharded) reduce,
+    all-reduce, finish, update."""
+    functor = FUNCTORS[name]
+    assert functor.is_fused, name
+    n = _check(functor, coeffs, streams)
+    n_sums = functor.parts[0].n_sums
+    out: list[list] = [[None] * n for _ in functor.replaces]
+    sums = jnp.zeros((n, n_sums), coeffs.dtype)
+    parts = list(_per_group(functor, coeffs, streams, kernels, Output.NEW))
+    for idx, (group_sums, results) in parts:
+        sums = group_sums.astype(coeffs.dtype) if len(parts) == 1 else sums.at[np.asarray(idx)].set(group_sums.astype(coeffs.dtype))
+        for j in range(functor.n_out):
+            for i, value in zip(idx, results[j], strict=True):
+                out[j][i] = value
+    return sums, out
+
+
+class Coefficients:
+    """A functor's ``(n, len(columns))`` coefficient rows, kept as their columns: each a scalar for
+    every leaf or an ``(n,)`` per-tensor vector, in the accumulator dtype ``dtype``.
+
+    The kernels read them as one table (:meth:`table`). The JAX math reads the columns (:meth:`leaf`),
+    so a coefficient known while tracing (a Python or NumPy number) stays a number there, and a term
+    it zeroes is not computed: XLA keeps ``0 * g`` (it is NaN for an infinite g), and computing it
+    can cost a read of g in a loop that would otherwise not touch it."""
+
+    def __init__(self, n: int, dtype, columns: Sequence):
+        self.n, self.dtype, self.columns = n, np.dtype(dtype), list(columns)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, len(self.columns))
+
+    def subset(self, idx: Sequence[int], dtype) -> "Coefficients":
+        """The rows of leaves ``idx``, in ``dtype``."""
+        if len(idx) == self.n:
+            return Coefficients(self.n, dtype, self.columns)
+        rows = np.asarray(idx)
+        return Coefficients(len(idx), dtype, [c[rows] if np.ndim(c) == 1 else c for c in self.columns])
+
+    def table(self, idx: Sequence[int], dtype) -> Array:
+        """The ``(len(idx), C)`` table of leaves ``idx`` in ``dtype``, for the kernels."""
+        sub = self.subset(idx, dtype)
+        cols = [jnp.broadcast_to(jnp.asarray(c, dtype), (sub.n,)) for c in sub.columns]
+        return jnp.stack(cols, axis=-1) if cols else jnp.zeros((sub.n, 0), dtype)
+
+    def leaf(self, i: int) -> list:
+        """Leaf i's coefficients in ``dtype``: NumPy scalars where known while tracing (the math on
+        them is then the same as the kernel's, e.g. ``1 - b1`` rounded in f32), else JAX scalars."""
+        out = []
+        for c in self.columns:
+            v = c[i] if np.ndim(c) == 1 else c
+            out.append(np.asarray(v, self.dtype)[()] if isinstance(v, (int, float, np.number)) else jnp.asarray(v, self.dtype))
+        return out
+
+
+def _state_after(functor: Functor, sums: Array, streams: Streams) -> Streams:
+    """For an update computed by XLA after a reduce that read its state (LAMB's norms read m and v):
+    the state streams it overwrites made to depend on the reduce's ``sums``, by adding one exact
+    zero computed from them (``(s > 0) * 0``: +0 whatever s is, NaN included, and XLA cannot fold
+    it). XLA then runs the reduce before the state is overwritten, which it cannot see on its own
+    (the new m does not depend on the norms): without it XLA copies the old state first, to keep
+    it for the reduce (an optimization barrier does not stop that). The cost is an add per state
+    element in the same loop."""
+    zero = jnp.sum((sums > 0).astype(sums.dtype)) * 0
+    streams = list(streams)
+    for r in functor.replaces[1:]:
+        streams[r] = [x + zero.astype(x.dtype) for x in streams[r]]
+    return streams
+
+
+def rows(n: int, dtype, *columns) -> Coefficients:
+    """The coefficient rows of n leaves: each column a scalar (the same for every leaf) or an
+    ``(n,)`` per-tensor vector."""
+    return Coefficients(n, dtype, columns)
 
 
 # ---- jax.grad / jax.jvp: the kernels' derivatives are the reference math's ----------------------

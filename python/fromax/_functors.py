@@ -1,7 +1,7 @@
 """The elementwise engine's functors: their operand contract and their math in pure JAX.
 
 Each entry is one FFI target ``fromax_<name>`` (``cpp/functors/*.h``, listed in
-``cpp/functors/list.h``) and the same math, line for line, in JAX: :mod:`fromax._family` applies
+``cpp/functors/list.h``) and the same math, line for line, in JAX: :mod:`fromax._engine` applies
 it per leaf as the ``backend="xla"`` reference, the kernels' derivative rule, and the test oracle.
 
 A functor maps one element of each of its input streams ``x[0..n_in)`` and the tensor's row of
@@ -10,7 +10,13 @@ coefficients ``c[0..n_coeffs)`` (hyperparameters and per-tensor scalars) to
 * a **reduce** functor: ``n_sums`` terms, summed over each tensor (per-tensor sums); or
 * an **update** functor: ``n_out`` results, result ``j`` replacing input stream ``replaces[j]``.
   Result 0 is the parameter's increment ``dp``; the fused step writes ``p + dp`` (``p`` is stream
-  ``replaces[0]``) over the parameter instead.
+  ``replaces[0]``) over the parameter instead. An ``absolute`` update's result 0 is the new
+  parameter itself (its rows say which: Fromage's ``a W + b g``), stored as it is.
+* a **per-tensor fused** functor: a reduce functor and an update functor over the same streams,
+  coupled per tensor by ``finish(c, s) -> row``, which turns each tensor's sums into its update
+  row. One call reduces, finishes and updates each tensor (a small one while it is in cache).
+  Its ``math`` is ``finish``, on columns: ``c`` and ``s`` are lists of ``(n,)`` vectors (or
+  scalars), one per coefficient and per sum, and it returns the update's columns.
 """
 
 from __future__ import annotations
@@ -31,10 +37,16 @@ class Functor:
     math: Callable  # (c, x) -> list of terms (reduce) or results (update)
     n_sums: int = 0  # reduce functors
     replaces: tuple[int, ...] = ()  # update functors: the input stream each result replaces
+    absolute: bool = False  # update functors: result 0 is the new parameter, not an increment
+    parts: tuple["Functor", "Functor"] | None = None  # fused functors: (reduce, update)
 
     @property
     def is_reduce(self) -> bool:
         return not self.replaces
+
+    @property
+    def is_fused(self) -> bool:
+        return self.parts is not None
 
     @property
     def n_out(self) -> int:
@@ -81,12 +93,82 @@ def _reduce(name: str, n_in: int, n_sums: int, n_coeffs: int):
     return register
 
 
-def _update(name: str, n_in: int, replaces: Sequence[int], n_coeffs: int):
+def _update(name: str, n_in: int, replaces: Sequence[int], n_coeffs: int, absolute: bool = False):
     def register(math):
-        FUNCTORS[name] = Functor(name, n_in, n_coeffs, math, replaces=tuple(replaces))
+        FUNCTORS[name] = Functor(name, n_in, n_coeffs, math, replaces=tuple(replaces), absolute=absolute)
         return FUNCTORS[name]
 
     return register
+
+
+def _fused(name: str, reduce: str, update: str, n_coeffs: int):
+    def register(finish):
+        r, u = FUNCTORS[reduce], FUNCTORS[update]
+        assert r.n_in <= u.n_in and r.n_coeffs <= n_coeffs, name
+        FUNCTORS[name] = Functor(name, u.n_in, n_coeffs, finish, replaces=u.replaces, parts=(r, u))
+        return FUNCTORS[name]
+
+    return register
+
+
+# ---- Fromage (cpp/functors/fromage.h) -------------------------------------------------------------
+@_reduce("fromage_sums", 2, 3, 0)
+def fromage_sums(c, x):
+    return [x[1] * x[1], x[0] * x[0], x[1] * x[0]]
+
+
+@_update("axpby", 2, (1,), 2, absolute=True)
+def axpby(c, x):
+    return [c[0] * x[1] + c[1] * x[0]]
+
+
+def _safe_sqrt(x, positive):
+    """sqrt(x) where ``positive``, 1 elsewhere (a finite derivative in both branches)."""
+    return jnp.sqrt(jnp.where(positive, x, 1))
+
+
+def norm_from_squared(sq):
+    """``sqrt(sq)`` whose derivative at ``sq = 0`` is 0 (a zero tensor's norm), not NaN."""
+    return jnp.where(sq > 0, _safe_sqrt(sq, sq > 0), 0)
+
+
+def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool):
+    r"""Per-tensor Fromage coefficients ``(a, b)`` with ``W_new = a W + b g`` (or ``W_new - W`` if delta).
+
+    .. math::
+        r = \|W\| / \|g\| \text{ if } \|W\|>0 \text{ and } \|g\|>0 \text{ else } 1,\qquad
+        a = 1/\sqrt{1+\eta^2},\quad b = -\eta r/\sqrt{1+\eta^2}
+
+    With ``init_norms`` (``p_bound`` set; None or a 0 entry: uncapped), where ``\|W_0\| > 0`` and
+    ``\|W_new\| = \sqrt{a^2\|W\|^2 + 2ab\langle W,g\rangle + b^2\|g\|^2} > p_{bound}\|W_0\|``, both are
+    scaled by ``p_bound \|W_0\| / \|W_new\|``. With ``delta``, ``a`` becomes ``a - 1``, evaluated
+    without cancelling ``1/root`` against 1. ``cpp/functors/fromage.h`` is the same math.
+    """
+    # Square roots only of positive values, even in the branch jnp.where discards: under jax.grad a
+    # discarded sqrt(0) would still send inf * 0 = NaN into the derivative (zero-initialised biases).
+    both = (ww > 0) & (gg > 0)
+    ratio = jnp.where(both, _safe_sqrt(ww, both) / _safe_sqrt(gg, both), jnp.ones_like(ww))
+    root = jnp.sqrt(1 + lr * lr)
+    a = 1 / root
+    b = -(lr * ratio) / root
+    scale = jnp.ones_like(ww)
+    if init_norms is not None and not is_static_zero(init_norms):
+        new_sq = a * a * ww + 2 * a * b * wg + b * b * gg
+        new_norm = norm_from_squared(new_sq)
+        cap = p_bound * init_norms
+        capped = (init_norms > 0) & (new_norm > cap)
+        scale = jnp.where(capped, cap / jnp.where(capped, new_norm, 1), scale)
+    b = b * scale
+    if delta:
+        a = scale * (-(lr * lr) / (root * (1 + root))) + (scale - 1)
+    else:
+        a = a * scale
+    return a, b
+
+
+@_fused("fromage", "fromage_sums", "axpby", 3)
+def fromage(c, s):  # c: lr, p_bound, |W0| (0: uncapped)
+    return list(fromage_coefficients(s[0], s[1], s[2], c[0], c[1], c[2], False))
 
 
 # ---- Adam (cpp/functors/adam.h) ---------------------------------------------------------------
@@ -95,7 +177,7 @@ ADAM_COLS = 7  # b1, b2, eps, eps_root, cm, cg, bc2
 
 def is_static_zero(x) -> bool:
     """Whether ``x`` is known to be 0 while tracing: a Python or NumPy number (coefficients known
-    while tracing stay NumPy scalars: see fromax._family.Coefficients)."""
+    while tracing stay NumPy scalars: see fromax._engine.Coefficients)."""
     return isinstance(x, (int, float, np.number)) and x == 0
 
 
@@ -130,6 +212,20 @@ def lamb_norms(c, x):
     return [x[1] * x[1], u * u]
 
 
+def trust_ratio(p_sq, u_sq, trust_coefficient, eps):
+    """``optax.scale_by_trust_ratio``'s per-tensor ratio from squared norms: ``c |p| / (|u| + eps)``,
+    1 where either norm is 0. Square roots only of positive values (finite derivatives)."""
+    both = (p_sq > 0) & (u_sq > 0)
+    p_norm = jnp.sqrt(jnp.where(both, p_sq, 1))
+    u_norm = jnp.sqrt(jnp.where(both, u_sq, 1))
+    return jnp.where(both, trust_coefficient * p_norm / (u_norm + eps), 1)
+
+
+@_fused("lamb", "lamb_norms", "adamw", ADAM_COLS + 2)
+def lamb(c, s):  # c: Adam, wd, lr
+    return list(c[:ADAM_COLS]) + [c[ADAM_COLS + 1] * trust_ratio(s[0], s[1], 1.0, 0.0), c[ADAM_COLS]]
+
+
 @_reduce("hypergradient_sums", 3, 3, 3)
 def hypergradient_sums(c, x):
     d = (x[1] / c[0]) / (jnp.sqrt(x[2] / c[1]) + c[2])
@@ -160,6 +256,12 @@ def momentum(c, x):
 def novograd(c, x):
     m = c[0] * x[2] + axpy(c[2], x[1], x[0] / c[1])
     return [-c[3] * m, m]
+
+
+@_fused("lars", "lars_norms", "momentum", 7)
+def lars(c, s):  # c: wd, lr, trust coefficient, eps, trust mask, momentum, nesterov
+    ratio = jnp.where(jnp.asarray(c[4]) > 0, trust_ratio(s[0], s[1], c[2], c[3]), 1)
+    return [c[0], -c[1] * ratio, c[5], c[6]]
 
 
 # ---- DoG, DoWG (cpp/functors/distance.h) ---------------------------------------------------------
@@ -335,6 +437,19 @@ def sum_sq(c, x):
 @_reduce("grad_sq", 2, 1, 0)
 def grad_sq(c, x):
     return [x[0] * x[0]]
+
+
+# NovoGrad's fused step (cpp/functors/layerwise.h), on the sum_sq reduce above.
+def novograd_moment(nu, first, b2, one_minus_b2, g_sq):
+    """NovoGrad's per-tensor second moment: ``|g|^2`` on the first step, else ``b2 nu + (1 - b2) |g|^2``."""
+    return jnp.where(first, g_sq, b2 * nu + one_minus_b2 * g_sq)
+
+
+@_fused("novograd_step", "sum_sq", "novograd", 9)
+def novograd_step(c, s):  # c: nu, first, b1, b2, 1 - b2, eps, eps_root, wd, lr
+    first = jnp.asarray(c[1]) != 0
+    nu = novograd_moment(c[0], first, c[3], c[4], s[0])
+    return [jnp.where(first, 0.0, c[2]), jnp.sqrt(nu + c[6]) + c[5], c[7], c[8]]
 
 
 def _with_prologue(base: Functor) -> Functor:

@@ -1,9 +1,9 @@
 """JAX primitives for the engine's FFI targets.
 
-Each target gets a primitive of the same name (``fromax_sums``, ``fromax_axpby``, ``fromax_fromage``)
-rather than going through ``jax.ffi.ffi_call``: the HLO instruction, and so the event in a
-``jax.profiler`` / Perfetto trace, is named after the primitive, so users find ``fromax_fromage.N``
-in their traces instead of an anonymous ``ffi_call.N``. The lowering is ``jax.ffi.ffi_lowering``
+Each target gets a primitive of the same name (``fromax_fromage``, ``fromax_adamw``, ...; see
+:mod:`fromax._engine`) rather than going through ``jax.ffi.ffi_call``: the HLO instruction, and so the
+event in a ``jax.profiler`` / Perfetto trace, is named after the primitive, so users find
+``fromax_fromage.N`` in their traces instead of an anonymous ``ffi_call.N``. The lowering is ``jax.ffi.ffi_lowering``
 (typed FFI custom call) registered for every platform: the target name is resolved by the platform
 that compiles the program.
 """
@@ -17,11 +17,9 @@ from typing import Callable
 import jax
 import numpy as np
 from jax.core import ShapedArray
-from jax.sharding import NamedSharding, PartitionSpec
 from jax.extend.core import Primitive
 from jax.interpreters import mlir
 
-from fromax.reference import acc_dtype
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,46 +93,3 @@ def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarde
     ctx = ctx.replace(avals_in=[first, *ctx.avals_in], avals_out=[first, *ctx.avals_out])
     results = jax.ffi.ffi_lowering(name, operand_output_aliases=guarded_aliases, **layouts)(ctx, operands[0], *operands, **attrs)
     return list(results)[1:]
-
-
-def _sums_avals(*args, segments: int, streams: int):
-    # Per-tensor sums are small and replicated on the operands' mesh (explicit sharding mode); they
-    # vary over the manual axes that the operands vary over (shard_map), which the engine has made
-    # the same for all operands of one call.
-    n = len(args) // streams
-    shape = (segments, n, 3 if streams == 2 else 1)
-    first = args[0]
-    replicated = NamedSharding(first.sharding.mesh, PartitionSpec())
-    return [first.update(shape=shape, dtype=acc_dtype(first.dtype), weak_type=False, sharding=replicated)]
-
-
-def _like_first_half(skip: int):
-    # Each output tensor is its input tensor rewritten: same shape, dtype, sharding and varying axes.
-    def avals(*args, **params):
-        tensors = args[skip:]
-        return [x.update(weak_type=False) for x in tensors[: len(tensors) // 2]]
-
-    return avals
-
-
-def _consecutive(start: int, n_results: int) -> dict:
-    """Result i written over operand start + i."""
-    return {start + i: i for i in range(n_results)}
-
-
-# fromax_sums(a_0..a_{n-1}[, b_0..b_{n-1}]; segments, streams) -> [(segments, n, 1|3)]
-sums_p = make_primitive("fromax_sums", _sums_avals, lambda n_operands, n_results, **params: None)
-# fromax_axpby(coeffs, x_0.., y_0..; segments, _in_place) -> [x_0'..]
-axpby_p = make_primitive(
-    "fromax_axpby",
-    _like_first_half(1),
-    lambda n_ops, n_res, *, _in_place, **params: _consecutive(1, n_res) if _in_place else None,
-    guarded=True,
-)
-# fromax_fromage(lr, p_bound, init_norms, w_0.., g_0..; delta) -> [w_0'..] (W_new, or W_new - W if delta)
-fromage_p = make_primitive(
-    "fromax_fromage",
-    _like_first_half(3),
-    lambda n_ops, n_res, *, delta, **params: None if delta else _consecutive(3, n_res),
-    guarded=True,
-)

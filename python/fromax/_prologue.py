@@ -16,7 +16,7 @@ elements, in order:
   far, from a reduction (``reduce_sq``) that the optimizer can share with its own (Fromage computes
   it from the per-tensor sums it needs anyway).
 
-The folded elements of a fused step are :data:`ACTIVE` while it is traced: :mod:`fromax._family` then
+The folded elements of a fused step are :data:`ACTIVE` while it is traced: :mod:`fromax._engine` then
 runs each functor's ``<name>_pre`` twin with the prologue's coefficients appended to its rows.
 """
 

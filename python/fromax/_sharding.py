@@ -73,7 +73,8 @@ class EngineCall:
     Operands are ``n_small`` small replicated arrays (hyperparameters, coefficients, initial norms),
     then ``streams`` lists of ``n`` tensors each (e.g. W then g); tensor ``i`` of every list has the
     same shape and gets the same sharding. The outputs are per-tensor rows ``(segments, n, k)``
-    (``rows_out``) or ``outputs`` lists of one tensor per leaf, shaped and sharded like list 0's.
+    (``rows_out``) or ``outputs`` lists of one tensor per leaf, shaped and sharded like list 0's,
+    led by such rows with ``sums_first`` (a per-tensor fused call: its sums, then its tensors).
 
     ``segments > 1`` (``jax.vmap`` over a population of models): every operand and output leads
     with the population axis, of that size. It may be sharded (members on different devices): each
@@ -87,6 +88,7 @@ class EngineCall:
     rows_out: bool
     segments: int = 1
     outputs: int = 1
+    sums_first: bool = False
 
     def __call__(self, reduce: RowReduce, *operands: Array) -> list[Array]:
         return self.local(reduce, *operands, segments=self.segments, **dict(self.params))
@@ -182,9 +184,11 @@ def _plan(call: EngineCall, mesh, arg_shapes):
 
 
 def _output_shardings(call: EngineCall, mesh, population, specs: list[PartitionSpec]) -> list[NamedSharding]:
+    rows = [NamedSharding(mesh, PartitionSpec(population))]
     if call.rows_out:
-        return [NamedSharding(mesh, PartitionSpec(population))]
-    return [NamedSharding(mesh, spec) for _ in range(call.outputs) for spec in specs]
+        return rows
+    tensors = [NamedSharding(mesh, spec) for _ in range(call.outputs) for spec in specs]
+    return rows + tensors if call.sums_first else tensors
 
 
 def _partition(call: EngineCall, mesh, arg_shapes, result_shape):
@@ -227,7 +231,8 @@ def _sharding_rule(call: EngineCall, mesh, value_types, result_types) -> SdyShar
     small = [mapping(f"s{k}", value_types[k], True) for k in range(call.n_small)]
     n = (len(value_types) - call.n_small) // call.streams
     tensors = [mapping(f"t{i}", value_types[call.n_small + i], False) for i in range(n)]
-    results = (mapping("r", result_types[0], True),) if call.rows_out else tuple(tensors) * call.outputs
+    rows = (mapping("r", result_types[0], True),) if call.rows_out or call.sums_first else ()
+    results = rows if call.rows_out else rows + tuple(tensors) * call.outputs
     return SdyShardingRule(
         operand_mappings=tuple(small) + tuple(tensors) * call.streams,
         result_mappings=results,

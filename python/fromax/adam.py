@@ -8,9 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fromax import _family
-from fromax._common import FOLDS_ALL, Leaves, adam_columns, decay_vector, kernels_for, transformation, value_at
+from fromax import _engine
+from fromax._optimizer_base import FOLDS_ALL, Leaves, adam_columns, decay_vector, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
+from fromax._functors import trust_ratio
 from fromax._validate import check_beta, check_nonnegative
 
 Array = jax.Array
@@ -38,19 +39,22 @@ def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, ma
     """The AdamW step (one fused update); with ``trust`` (LAMB) first a pass for the per-tensor
     norms, and the learning rate of each tensor scaled by its trust ratio."""
 
-    def apply(grads: Any, state: AdamWState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: AdamWState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, who)
-        kernels = kernels_for(backend, *(("lamb_norms",) if trust else ()), "adamw")
+        kernels = kernels_for(backend, *(("lamb_norms", "lamb") if trust else ()), "adamw")
         count_inc = optax.safe_increment(state.count)
         lr = value_at(learning_rate, state.count)
         wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
         adam = adam_columns(b1, b2, eps, eps_root, count_inc, nesterov)
         mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
         streams = [lv.g, lv.p, mu, nu]
+        if trust and _engine.fuses(kernels, delta):  # one call: norms, trust ratio and update per tensor
+            _, (out, mu, nu) = _engine.fused("lamb", _engine.rows(lv.n, lv.dtype, *adam, wd, lr), streams, kernels=kernels)
+            return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
         if trust:
-            sums = _family.reduce("lamb_norms", _family.rows(lv.n, lv.dtype, *adam, wd), streams, kernels=kernels)
+            sums = _engine.reduce("lamb_norms", _engine.rows(lv.n, lv.dtype, *adam, wd), streams, kernels=kernels)
             lr = lr * trust_ratio(sums[:, 0], sums[:, 1], 1.0, 0.0)
-        out, mu, nu = _family.update("adamw", _family.rows(lv.n, lv.dtype, *adam, lr, wd), streams, kernels=kernels, delta=delta, after=sums if trust else None)
+        out, mu, nu = _engine.update("adamw", _engine.rows(lv.n, lv.dtype, *adam, lr, wd), streams, kernels=kernels, delta=delta, after=sums if trust else None)
         return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
 
     return apply
@@ -125,8 +129,10 @@ def lamb(
     .. math::
         r = \|p\| / \|u\| \ (1 \text{ if either norm is } 0), \qquad \Delta p = -\eta_t\, r\, u
 
-    Two calls for the whole pytree: one pass computing :math:`\|p\|^2, \|u\|^2` per tensor, one
-    writing :math:`m, v` and :math:`p`. Same signature, defaults and numerics as ``optax.lamb``.
+    The fused step (:func:`fromax.step`) is one call for the whole pytree: per tensor, a pass
+    computing :math:`\|p\|^2, \|u\|^2`, the trust ratio, and a pass writing :math:`m, v` and
+    :math:`p` (a small tensor both while it is in cache). The optax contract runs the norms on the
+    kernel and the update in XLA. Same signature, defaults and numerics as ``optax.lamb``.
 
     Examples
     --------
@@ -140,12 +146,3 @@ def lamb(
     check_beta("fromax.lamb", b1=b1, b2=b2)
 
     return transformation(_adam_init(None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend), folds=FOLDS_ALL)
-
-
-def trust_ratio(p_sq: Array, u_sq: Array, trust_coefficient, eps) -> Array:
-    """``optax.scale_by_trust_ratio``'s per-tensor ratio from squared norms: ``c |p| / (|u| + eps)``,
-    1 where either norm is 0. Square roots only of positive values (finite derivatives)."""
-    both = (p_sq > 0) & (u_sq > 0)
-    p_norm = jnp.sqrt(jnp.where(both, p_sq, 1))
-    u_norm = jnp.sqrt(jnp.where(both, u_sq, 1))
-    return jnp.where(both, trust_coefficient * p_norm / (u_norm + eps), 1)

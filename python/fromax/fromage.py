@@ -6,14 +6,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from fromax import _engine, _ffi, _prologue, reference
+from fromax import _engine, _ffi, _prologue
 from fromax._eager import eager_jit
-from fromax._functors import plus_nonzero
+from fromax._functors import fromage_coefficients, norm_from_squared, plus_nonzero
 from fromax._validate import check_nonnegative, leaves_with_paths, matching_leaves
-from fromax.norms import squared_norms
 
 Array = jax.Array
 
@@ -59,8 +57,8 @@ def fromage(
 
     Differences from ``optax.fromage``: no ``min_norm`` epsilon (optax's default 1e-6 clamps tiny
     norms, which slows zero-initialised biases ~10x); ``p_bound`` is supported; ``learning_rate`` may
-    be a schedule (optax needs a float); the step is two fused multi-tensor kernels for the whole
-    pytree. With ``min_norm=0`` and a constant lr, ``optax.fromage`` computes the same math.
+    be a schedule (optax needs a float); the fused step is one multi-tensor kernel call for the
+    whole pytree (per-tensor sums, coefficients and update, a small tensor in one visit). With ``min_norm=0`` and a constant lr, ``optax.fromage`` computes the same math.
 
     Sharded parameters (``jax.jit`` with sharded arguments, or inside ``jax.shard_map``): each
     device updates its own shards, and only the per-tensor sums :math:`\|W\|^2, \|g\|^2,
@@ -103,53 +101,46 @@ def fromage(
         if p_bound is None:
             return FromageState(count, None)
         _, leaves, _ = leaves_with_paths(params, "parameter")
-        sq = squared_norms(leaves, _ffi.use_kernels(backend)) if leaves else []
-        dtype = jnp.result_type(*[s.dtype for s in sq]) if sq else jnp.float32
-        return FromageState(count, reference.norm_from_squared(jnp.stack(sq).astype(dtype)) if sq else jnp.zeros([0], dtype))
+        dtype = _engine.coeff_dtype(leaves)
+        if not leaves:
+            return FromageState(count, jnp.zeros([0], dtype))
+        sq = _engine.reduce("sum_sq", _engine.rows(len(leaves), dtype), [leaves], kernels=_ffi.use_kernels(backend), fold=False)
+        return FromageState(count, norm_from_squared(sq[:, 0]))
 
-    def apply(grads: Any, state: FromageState, params: Any, delta: bool) -> tuple[Any, FromageState]:
+    def apply(grads: Any, state: FromageState, params: Any, delta: _engine.Output) -> tuple[Any, FromageState]:
         _, g_leaves, p_leaves, treedef = matching_leaves(grads, params, "fromax.fromage")
-        if p_bound is not None and (state.init_norms is None or state.init_norms.shape != (len(p_leaves),)):
+        n = len(p_leaves)
+        if p_bound is not None and (state.init_norms is None or state.init_norms.shape != (n,)):
             raise ValueError(
                 "fromax.fromage: state.init_norms does not match the parameter tree "
-                f"({None if state.init_norms is None else state.init_norms.shape} for {len(p_leaves)} leaves); "
+                f"({None if state.init_norms is None else state.init_norms.shape} for {n} leaves); "
                 "was the state made by this transformation's init on these params?"
             )
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         kernels = _ffi.use_kernels(backend)
-
-        def group_step(acc, idx):
-            w = [p_leaves[i] for i in idx]
-            g = [g_leaves[i] for i in idx]
-            lr_acc = jnp.asarray(lr, acc)
-            bound = jnp.asarray(p_bound if p_bound is not None else 0.0, acc)
-            norms = None
-            if p_bound is not None:
-                norms = state.init_norms if len(idx) == len(p_leaves) else state.init_norms[np.asarray(idx)]
-                norms = norms.astype(acc)
-            if kernels and not delta:
-                norms_arg = norms if norms is not None else jnp.zeros([len(idx)], acc)  # 0 = uncapped
-                return _engine.fromage(lr_acc, bound, norms_arg, w, g)
-            if kernels:  # the optax contract: the sums on the kernel, the update in XLA (see fromax._family)
-                coeffs = reference.fromage_coefficient_rows(_engine.sums(w, g), lr_acc, bound, norms, delta=True)
-                return reference.axpby(coeffs, w, g)
-            return reference.fromage(lr_acc, bound, norms, w, g, delta=delta)
-
+        dtype = _engine.coeff_dtype(p_leaves)
+        bound = 0.0 if p_bound is None else p_bound
+        norms = 0.0 if p_bound is None else state.init_norms  # |W0| per tensor; 0: uncapped
+        streams = [g_leaves, p_leaves]
         folding = None if delta else _prologue.active()
         if folding is not None:
-            out = _folded_step(folding, lr, p_bound, state.init_norms, p_leaves, g_leaves, kernels)
-        else:
-            out = _engine.map_groups(p_leaves, group_step)
+            out = _folded_step(folding, _engine.rows(n, dtype, lr, bound, norms), streams, kernels)
+        elif not delta:  # the fused step: one call per group, new params written over the old
+            _, (out,) = _engine.fused("fromage", _engine.rows(n, dtype, lr, bound, norms), streams, kernels=kernels)
+        else:  # the optax contract: the sums on the kernel, the update in XLA (see fromax._engine)
+            sums = _engine.reduce("fromage_sums", _engine.rows(n, dtype), streams, kernels=kernels, fold=False)
+            a, b = fromage_coefficients(sums[:, 0], sums[:, 1], sums[:, 2], jnp.asarray(lr, dtype), bound, norms, delta=True)
+            (out,) = _engine.update("axpby", _engine.rows(n, dtype, a, b), streams, kernels=kernels, delta=_engine.Output.INCREMENT, fold=False)
         new_state = FromageState(optax.safe_increment(state.count), state.init_norms)
         return jax.tree_util.tree_unflatten(treedef, out), new_state
 
     def update_fn(updates: Any, state: FromageState, params: Any = None, **extra_args: Any):
         del extra_args
-        return apply(updates, state, params, delta=True)
+        return apply(updates, state, params, delta=_engine.Output.INCREMENT)
 
     def fused_step(grads: Any, state: FromageState, params: Any, **extra_args: Any) -> tuple[Any, FromageState]:
         del extra_args
-        return apply(grads, state, params, delta=False)
+        return apply(grads, state, params, delta=_engine.Output.NEW)
 
     update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step
     update_fn.fromax_folds = FOLDS  # type: ignore[attr-defined]  # see fromax._fusion
@@ -161,31 +152,23 @@ def fromage(
 FOLDS = frozenset({"scale", "add", "global_clip"})
 
 
-def _folded_step(folding: _prologue.Folding, lr, p_bound, init_norms, w_leaves: list, g_leaves: list, kernels: bool) -> list:
+def _folded_step(folding: _prologue.Folding, coeffs: _engine.Coefficients, streams: list, kernels: bool) -> list:
     """The fused step on ``g' = s g + d p`` (the folded prologue) from the sums of ``W`` and ``g``:
     ``|g'|^2 = s^2 |g|^2 + 2sd <W,g> + d^2 |W|^2``, ``<W,g'> = s <W,g> + d |W|^2``, and
     ``a W + b g' = (a + b d) W + (b s) g``: the same two passes as without a prologue, and the
     global norm of a folded clip_by_global_norm comes from the same sums."""
-    parts = []
-    for acc, idx in _engine.groups(w_leaves):
-        w, g = [w_leaves[i] for i in idx], [g_leaves[i] for i in idx]
-        parts.append((acc, idx, w, g, _engine.sums(w, g) if kernels else reference.sums(w, g)))
+    n, dtype = coeffs.n, coeffs.dtype
+    sums = _engine.reduce("fromage_sums", _engine.rows(n, dtype), streams, kernels=kernels, fold=False)
 
-    def folded_sums(sums: Array, affine: _prologue.Affine) -> tuple[Array, Array, Array]:
+    def folded_sums(affine: _prologue.Affine) -> tuple[Array, Array, Array]:
         s, d = affine.linear()
         ww, gg, wg = sums[:, 0], sums[:, 1], sums[:, 2]
         return ww, plus_nonzero(d, 2 * s * wg + d * ww, s * s * gg), plus_nonzero(d, ww, s * wg)
 
-    affine = folding.affine(lambda a: sum(jnp.sum(folded_sums(sums, a)[1]) for *_, sums in parts))
+    affine = folding.affine(lambda a: jnp.sum(folded_sums(a)[1]))
     s, d = affine.linear()
-    out: list = [None] * len(w_leaves)
-    for acc, idx, w, g, sums in parts:
-        ww, gg, wg = folded_sums(sums, affine)
-        norms = None if p_bound is None else (init_norms if len(idx) == len(w_leaves) else init_norms[np.asarray(idx)]).astype(acc)
-        bound = jnp.asarray(p_bound if p_bound is not None else 0.0, acc)
-        a, b = reference.fromage_coefficients(ww, gg, wg, jnp.asarray(lr, acc), bound, norms, False)
-        rows = jnp.stack([plus_nonzero(d, b, a), b * s], axis=-1).astype(acc)
-        new = _engine.axpby(rows, w, g, in_place=True) if kernels else reference.axpby(rows, w, g)
-        for i, x in zip(idx, new, strict=True):
-            out[i] = x
+    lr, bound, norms = coeffs.columns
+    a, b = fromage_coefficients(*folded_sums(affine), jnp.asarray(lr, dtype), bound, norms, False)
+    rows = _engine.rows(n, dtype, plus_nonzero(d, b, a), b * s)
+    (out,) = _engine.update("axpby", rows, streams, kernels=kernels, delta=_engine.Output.NEW, fold=False)
     return out

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fromax import _family
-from fromax._common import Leaves, adam_columns, kernels_for, power, scalar_dtype, transformation
+from fromax import _engine
+from fromax._optimizer_base import Leaves, adam_columns, kernels_for, power, scalar_dtype, transformation
 from fromax._eager import eager_jit
 from fromax._validate import check_beta, check_nonnegative
 
@@ -83,12 +83,12 @@ def hypergradient_adamw(
         zeros = optax.tree.zeros_like
         return HypergradientAdamWState(jnp.zeros([], jnp.int32), zeros(params), zeros(params), jnp.asarray(learning_rate, scalar_dtype(params)))
 
-    def apply(grads: Any, state: HypergradientAdamWState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: HypergradientAdamWState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "hypergradient_adamw")
         kernels = kernels_for(backend, "hypergradient_sums", "adamw")
         mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
         prev = _previous_direction_columns(b1, b2, eps, state.count, lv.dtype)
-        sums = _family.reduce("hypergradient_sums", _family.rows(lv.n, lv.dtype, *prev), [lv.g, mu, nu], kernels=kernels)
+        sums = _engine.reduce("hypergradient_sums", _engine.rows(lv.n, lv.dtype, *prev), [lv.g, mu, nu], kernels=kernels)
         lr = state.learning_rate
         h = jnp.sum(sums[:, 0]).astype(lr.dtype)
         if log_scale:
@@ -97,8 +97,8 @@ def hypergradient_adamw(
             adapted = jnp.clip(lr + beta_hyper * h, lr_min, lr_max)
         lr = jnp.where(state.count >= 1, adapted, lr).astype(lr.dtype)
         count_inc = optax.safe_increment(state.count)
-        coeffs = _family.rows(lv.n, lv.dtype, *adam_columns(b1, b2, eps, 0.0, count_inc, False), lr, weight_decay)
-        out, mu, nu = _family.update("adamw", coeffs, [lv.g, lv.p, mu, nu], kernels=kernels, delta=delta, after=sums)
+        coeffs = _engine.rows(lv.n, lv.dtype, *adam_columns(b1, b2, eps, 0.0, count_inc, False), lr, weight_decay)
+        out, mu, nu = _engine.update("adamw", coeffs, [lv.g, lv.p, mu, nu], kernels=kernels, delta=delta, after=sums)
         return lv.tree(out), HypergradientAdamWState(count_inc, lv.tree(mu), lv.tree(nu), lr)
 
     return transformation(init_fn, apply)
@@ -222,7 +222,7 @@ def auto_hypergradient_adamw(
                                            jnp.asarray(b1, dtype), one(), one(), zero(), ema, zero(), zero(), zero(), zero(),
                                            jnp.zeros([], jnp.int32))
 
-    def apply(grads: Any, state: AutoHypergradientAdamWState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: AutoHypergradientAdamWState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "auto_hypergradient_adamw")
         reduce_name, update_name = ("surprise_sums", "adamw_ema") if track_surprise else ("hypergradient_sums", "adamw")
         kernels = kernels_for(backend, reduce_name, update_name)
@@ -232,7 +232,7 @@ def auto_hypergradient_adamw(
         ema = lv.flat(state.grad_ema, "grad_ema") if track_surprise else []
         prev = _previous_direction_columns(beta1, b2, eps, k, lv.dtype)
         streams = [lv.g, mu, nu] + ([ema] if track_surprise else [])
-        sums = _family.reduce(reduce_name, _family.rows(lv.n, lv.dtype, *prev), streams, kernels=kernels)
+        sums = _engine.reduce(reduce_name, _engine.rows(lv.n, lv.dtype, *prev), streams, kernels=kernels)
         dtype = state.learning_rate.dtype
         g_dot_d, g_dot_m, g_sq = (jnp.sum(sums[:, i]).astype(dtype) for i in range(3))
         warm = k >= warmup_steps
@@ -273,8 +273,8 @@ def auto_hypergradient_adamw(
             steps = jnp.where(warm, optax.safe_increment(steps), steps)
 
         count_inc = optax.safe_increment(k)
-        coeffs = _family.rows(lv.n, lv.dtype, *adam_columns(beta1, b2, eps, 0.0, count_inc, False), lr, weight_decay, *ema_cols)
-        out, mu, nu, *new_ema = _family.update(update_name, coeffs, [lv.g, lv.p, mu, nu] + ([ema] if track_surprise else []), kernels=kernels, delta=delta, after=sums)
+        coeffs = _engine.rows(lv.n, lv.dtype, *adam_columns(beta1, b2, eps, 0.0, count_inc, False), lr, weight_decay, *ema_cols)
+        out, mu, nu, *new_ema = _engine.update(update_name, coeffs, [lv.g, lv.p, mu, nu] + ([ema] if track_surprise else []), kernels=kernels, delta=delta, after=sums)
         t = lv.tree
         new_state = AutoHypergradientAdamWState(
             count_inc, t(mu), t(nu), lr.astype(dtype), beta1.astype(dtype), lr_sq.astype(dtype), b1_sq.astype(dtype), g_sq,

@@ -8,11 +8,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fromax import _family, _prologue
-from fromax._common import FOLDS_ALL, Leaves, decay_vector, kernels_for, mask_vector, transformation, value_at
+from fromax import _engine, _prologue
+from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, mask_vector, transformation, value_at
 from fromax._eager import eager_jit
 from fromax._validate import check_beta, check_nonnegative
-from fromax.adam import MaskOrFn, trust_ratio
+from fromax._functors import novograd_moment, trust_ratio
+from fromax.adam import MaskOrFn
 
 Array = jax.Array
 
@@ -46,8 +47,9 @@ def lars(
         } \texttt{trust\_ratio\_mask}),\qquad
         t \leftarrow -\eta_t r u + \mu t,\qquad \Delta p = t \ (\text{Nesterov: } -\eta_t r u + \mu t)
 
-    One pass for :math:`\|p\|^2, \|u\|^2` of every tensor, one pass writing :math:`t` and :math:`p`.
-    Same signature, defaults and numerics as ``optax.lars``.
+    The fused step is one call for the whole pytree: per tensor, one pass for :math:`\|p\|^2,
+    \|u\|^2`, the trust ratio, one pass writing :math:`t` and :math:`p` (a small tensor both
+    while it is in cache). Same signature, defaults and numerics as ``optax.lars``.
 
     Examples
     --------
@@ -62,16 +64,21 @@ def lars(
     def init_fn(params: Any) -> LarsState:
         return LarsState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params))
 
-    def apply(grads: Any, state: LarsState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: LarsState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "lars")
-        kernels = kernels_for(backend, "lars_norms", "momentum")
+        kernels = kernels_for(backend, "lars_norms", "momentum", "lars")
         lr = value_at(learning_rate, state.count)
         wd = decay_vector(weight_decay, weight_decay_mask, params, lv.n, state.count)
-        sums = _family.reduce("lars_norms", _family.rows(lv.n, lv.dtype, wd), [lv.g, lv.p], kernels=kernels)
+        trust_mask = mask_vector(trust_ratio_mask, params, lv.n)
+        if _engine.fuses(kernels, delta):  # one call: norms, trust ratio and update per tensor
+            coeffs = _engine.rows(lv.n, lv.dtype, wd, lr, trust_coefficient, eps, trust_mask, momentum, float(nesterov))
+            _, (out, trace) = _engine.fused("lars", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels)
+            return lv.tree(out), LarsState(optax.safe_increment(state.count), lv.tree(trace))
+        sums = _engine.reduce("lars_norms", _engine.rows(lv.n, lv.dtype, wd), [lv.g, lv.p], kernels=kernels)
         ratio = trust_ratio(sums[:, 0], sums[:, 1], trust_coefficient, eps)
-        ratio = jnp.where(mask_vector(trust_ratio_mask, params, lv.n) > 0, ratio, 1)
-        coeffs = _family.rows(lv.n, lv.dtype, wd, -lr * ratio, momentum, float(nesterov))
-        out, trace = _family.update("momentum", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels, delta=delta)
+        ratio = jnp.where(trust_mask > 0, ratio, 1)
+        coeffs = _engine.rows(lv.n, lv.dtype, wd, -lr * ratio, momentum, float(nesterov))
+        out, trace = _engine.update("momentum", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels, delta=delta)
         return lv.tree(out), LarsState(optax.safe_increment(state.count), lv.tree(trace))
 
     return transformation(init_fn, apply, folds=FOLDS_ALL)
@@ -106,8 +113,10 @@ def novograd(
         m \leftarrow \beta_1 m + \frac{g}{\sqrt{\nu + \epsilon_{root}} + \epsilon} + \lambda p
         \ (\text{first step: no } \beta_1 m), \qquad \Delta p = -\eta_t m
 
-    One reduction (:math:`\|g\|^2` per tensor) and one pass writing :math:`m` and :math:`p`.
-    Same signature, defaults and numerics as ``optax.novograd``.
+    The fused step is one call for the whole pytree: per tensor, :math:`\|g\|^2`, the moment
+    and a pass writing :math:`m` and :math:`p` (a small tensor while it is in cache); the optax
+    contract is one reduction and the update in XLA. Same signature, defaults and numerics as
+    ``optax.novograd``.
 
     Examples
     --------
@@ -124,21 +133,29 @@ def novograd(
         nu = jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params)
         return NovogradState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params), nu)
 
-    def apply(grads: Any, state: NovogradState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: NovogradState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "novograd")
-        kernels = kernels_for(backend, "novograd")
+        kernels = kernels_for(backend, "novograd", "novograd_step")
         count_inc = optax.safe_increment(state.count)
         first = count_inc == 1
         # |g|^2 per tensor as one (n,) column of the reduce's table (a list of n scalars stacked
         # again would be 2n more ops for XLA to compile). A folded chain prologue reads the params
         # too: |g'|^2 of the gradient it makes.
         folding = _prologue.active() is not None
-        g_sq = _family.reduce("grad_sq" if folding else "sum_sq", _family.rows(lv.n, lv.dtype), [lv.g, lv.p] if folding else [lv.g], kernels=kernels)[:, 0]
         nu_old = lv.flat(state.nu, "nu")
-        nu = jnp.where(first, g_sq, b2 * jnp.stack([x.astype(lv.dtype) for x in nu_old]) + (1 - b2) * g_sq) if lv.n else g_sq
-        den = jnp.sqrt(nu + eps_root) + eps
-        coeffs = _family.rows(lv.n, lv.dtype, jnp.where(first, 0.0, b1), den, weight_decay, value_at(learning_rate, state.count))
-        out, mu = _family.update("novograd", coeffs, [lv.g, lv.p, lv.flat(state.mu, "mu")], kernels=kernels, delta=delta)
+        nu_old_vec = jnp.stack([x.astype(lv.dtype) for x in nu_old]) if lv.n else jnp.zeros([0], lv.dtype)
+        lr = value_at(learning_rate, state.count)
+        streams = [lv.g, lv.p, lv.flat(state.mu, "mu")]
+        if _engine.fuses(kernels, delta):  # one call: |g|^2, the moment and the update per tensor
+            coeffs = _engine.rows(lv.n, lv.dtype, nu_old_vec, first.astype(lv.dtype), b1, b2, 1 - b2, eps, eps_root, weight_decay, lr)
+            sums, (out, mu) = _engine.fused("novograd_step", coeffs, streams, kernels=kernels)
+            nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, sums[:, 0])
+        else:
+            g_sq = _engine.reduce("grad_sq" if folding else "sum_sq", _engine.rows(lv.n, lv.dtype), streams[:2] if folding else streams[:1], kernels=kernels)[:, 0]
+            nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, g_sq)
+            den = jnp.sqrt(nu + eps_root) + eps
+            coeffs = _engine.rows(lv.n, lv.dtype, jnp.where(first, 0.0, b1), den, weight_decay, lr)
+            out, mu = _engine.update("novograd", coeffs, streams, kernels=kernels, delta=delta)
         nu_leaves = [nu[i].astype(x.dtype) for i, x in enumerate(nu_old)]
         return lv.tree(out), NovogradState(count_inc, lv.tree(mu), lv.tree(nu_leaves))
 

@@ -6,24 +6,16 @@ from typing import Any
 
 import jax
 
-from fromax import _engine, _ffi, reference
+from fromax import _engine, _ffi
+from fromax._functors import norm_from_squared
+from fromax.reference import acc_dtype
 from fromax._validate import leaves_with_paths
-
-
-def squared_norms(leaves: list[jax.Array], use_kernels: bool) -> list[jax.Array]:
-    """``sum(x**2)`` of each leaf (accumulator dtype), one reduction call per accumulator group."""
-    def group_sums(_, idx):
-        group = [leaves[i] for i in idx]
-        s = _engine.sums(group) if use_kernels else reference.sums(group)
-        return [s[k, 0] for k in range(len(idx))]
-
-    return _engine.map_groups(leaves, group_sums)
 
 
 def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
     r"""Per-leaf Euclidean norms :math:`\|x_i\|_2 = \sqrt{\sum_j x_{ij}^2}` of a pytree.
 
-    One read of every leaf in a constant number of calls (one per accumulator group), accumulated in
+    One read of every leaf in a constant number of calls (one ``fromax_sum_sq`` per accumulator group), accumulated in
     f32 for f32/bf16/f16 leaves and in f64 for f64 leaves, in a fixed, thread-count-independent order.
 
     Parameters
@@ -46,5 +38,6 @@ def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
     _, leaves, treedef = leaves_with_paths(tree, "tree")
     if not leaves:
         return tree
-    sq = squared_norms(leaves, _ffi.use_kernels(backend))
-    return jax.tree_util.tree_unflatten(treedef, [reference.norm_from_squared(s) for s in sq])
+    rows = _engine.rows(len(leaves), _engine.coeff_dtype(leaves))
+    sq = _engine.reduce("sum_sq", rows, [leaves], kernels=_ffi.use_kernels(backend), fold=False)[:, 0]
+    return jax.tree_util.tree_unflatten(treedef, [norm_from_squared(sq[i]).astype(acc_dtype(x.dtype)) for i, x in enumerate(leaves)])

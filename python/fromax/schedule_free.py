@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fromax import _family
-from fromax._common import FOLDS_ALL, Leaves, base_update, kernels_for, scalar_dtype, transformation, value_at
+from fromax import _engine
+from fromax._optimizer_base import FOLDS_ALL, Leaves, base_update, kernels_for, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax._validate import check_beta, check_nonnegative
 
@@ -95,14 +95,14 @@ def schedule_free(
     def init_fn(params: Any) -> ScheduleFreeState:
         return _init(params, b1, state_dtype, base.init(params))
 
-    def apply(grads: Any, state: ScheduleFreeState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: ScheduleFreeState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "schedule_free")
         lr = _lr_at(learning_rate, state.step_count, state.max_lr.dtype)
         max_lr, total, ck = _weights(state, lr, weight_lr_power)
         base_updates, base_state = base_update(base, delta)(grads, state.base_optimizer_state, params, **extra)
-        coeffs = _family.rows(lv.n, lv.dtype, b1, ck)
+        coeffs = _engine.rows(lv.n, lv.dtype, b1, ck)
         streams = [lv.p, lv.flat(state.z, "z"), lv.flat(base_updates, "base update")]
-        out, z = _family.update("schedule_free", coeffs, streams, kernels=kernels_for(backend, "schedule_free"), delta=delta)
+        out, z = _engine.update("schedule_free", coeffs, streams, kernels=kernels_for(backend, "schedule_free"), delta=delta)
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, base_state, lv.tree(z))
         return lv.tree(out), new_state
 
@@ -145,14 +145,14 @@ def schedule_free_sgd(
     def init_fn(params: Any) -> ScheduleFreeState:
         return _init(params, b1, state_dtype, optax.EmptyState())
 
-    def apply(grads: Any, state: ScheduleFreeState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: ScheduleFreeState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "schedule_free_sgd")
         dtype = state.max_lr.dtype
         max_lr, total, ck = _weights(state, _lr_at(lr_fn, state.step_count, dtype), weight_lr_power)
         # The base optimizer's schedule counts its own steps from 0 (the optax chain's does too).
         base_lr = _lr_at(lr_fn, state.step_count - 1, dtype)
-        coeffs = _family.rows(lv.n, lv.dtype, b1, ck, base_lr, 0.0 if weight_decay is None else weight_decay)
-        out, z = _family.update("schedule_free_sgd", coeffs, [lv.g, lv.p, lv.flat(state.z, "z")], kernels=kernels_for(backend, "schedule_free_sgd"), delta=delta)
+        coeffs = _engine.rows(lv.n, lv.dtype, b1, ck, base_lr, 0.0 if weight_decay is None else weight_decay)
+        out, z = _engine.update("schedule_free_sgd", coeffs, [lv.g, lv.p, lv.flat(state.z, "z")], kernels=kernels_for(backend, "schedule_free_sgd"), delta=delta)
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, state.base_optimizer_state, lv.tree(z))
         return lv.tree(out), new_state
 
@@ -201,15 +201,15 @@ def schedule_free_adamw(
     def init_fn(params: Any) -> ScheduleFreeState:
         return _init(params, b1, state_dtype, ScheduleFreeAdamWBase(optax.tree.zeros_like(params)))
 
-    def apply(grads: Any, state: ScheduleFreeState, params: Any, delta: bool, **extra: Any):
+    def apply(grads: Any, state: ScheduleFreeState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "schedule_free_adamw")
         dtype = state.max_lr.dtype
         max_lr, total, ck = _weights(state, _lr_at(lr_fn, state.step_count, dtype), weight_lr_power)
         base_lr = _lr_at(lr_fn, state.step_count - 1, dtype)
         bc2 = 1 - b2**state.step_count  # the base's own step count, incremented: equal to step_count
-        coeffs = _family.rows(lv.n, lv.dtype, b1, ck, base_lr, weight_decay, b2, eps, bc2)
+        coeffs = _engine.rows(lv.n, lv.dtype, b1, ck, base_lr, weight_decay, b2, eps, bc2)
         streams = [lv.g, lv.p, lv.flat(state.z, "z"), lv.flat(state.base_optimizer_state.nu, "nu")]
-        out, z, nu = _family.update("schedule_free_adamw", coeffs, streams, kernels=kernels_for(backend, "schedule_free_adamw"), delta=delta)
+        out, z, nu = _engine.update("schedule_free_adamw", coeffs, streams, kernels=kernels_for(backend, "schedule_free_adamw"), delta=delta)
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, ScheduleFreeAdamWBase(lv.tree(nu)), lv.tree(z))
         return lv.tree(out), new_state
 

@@ -26,7 +26,7 @@ except ImportError as e:  # pragma: no cover - exercised in a venv without brain
     ) from e
 
 from fromax.optim._base import OptaxOptimizer
-from fromax.optim._family import (
+from fromax.optim._lr_free import (
     COCOB, AutoHypergradientAdamW, DAdaptAdamW, DoG, DoWG, HypergradientAdamW, Mechanic, MoMo, MoMoAdam, Prodigy, ScheduleFree,
 )
 from fromax.optim._optimizers import (

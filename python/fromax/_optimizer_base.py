@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from fromax import _ffi
-from fromax._family import STATE_IN_PLACE, coeff_dtype
+from fromax._engine import Output, coeff_dtype
 from fromax._functors import FUNCTORS
 from fromax._validate import leaves_with_paths, matching_leaves
 
@@ -83,18 +83,18 @@ FOLDS_ALL = frozenset({"scale", "add", "clamp", "global_clip"})
 
 def transformation(init_fn: Callable, apply: Callable, folds: frozenset = frozenset()) -> optax.GradientTransformationExtraArgs:
     """An optax transformation from ``apply(grads, state, params, delta, **extra) -> (out, state)``:
-    ``update`` returns the increments (``delta=True``), :func:`fromax.step` the new params written
-    over the old ones (``delta=False``). ``folds``: the kinds of chain elements its fused step can
+    ``update`` returns the increments (``Output.INCREMENT``), :func:`fromax.step` the new params
+    written over the old ones (``Output.NEW``). ``folds``: the kinds of chain elements its fused step can
     fold (fromax._prologue)."""
 
     def update_fn(updates: Any, state: Any, params: Any = None, **extra_args: Any):
-        return apply(updates, state, params, True, **extra_args)
+        return apply(updates, state, params, Output.INCREMENT, **extra_args)
 
     def fused_step(grads: Any, state: Any, params: Any, **extra_args: Any):
-        return apply(grads, state, params, False, **extra_args)
+        return apply(grads, state, params, Output.NEW, **extra_args)
 
     def update_state_in_place(updates: Any, state: Any, params: Any = None, **extra_args: Any):
-        return apply(updates, state, params, STATE_IN_PLACE, **extra_args)
+        return apply(updates, state, params, Output.INCREMENT_STATE_IN_PLACE, **extra_args)
 
     update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step
     update_fn.fromax_update_state_in_place = update_state_in_place  # type: ignore[attr-defined]  # see base_update
@@ -102,11 +102,11 @@ def transformation(init_fn: Callable, apply: Callable, folds: frozenset = frozen
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def base_update(base: optax.GradientTransformation, delta: bool | int) -> Callable:
+def base_update(base: optax.GradientTransformation, delta: Output) -> Callable:
     """The update a wrapper (mechanize, schedule_free) calls on its base: inside the wrapper's fused
-    step (``delta`` False or STATE_IN_PLACE: the state is donated) a fromax base writes its state in
+    step (``delta`` NEW or INCREMENT_STATE_IN_PLACE: the state is donated) a fromax base writes its state in
     place, as the fused step does; otherwise, or for any other base, ``base.update``."""
-    if delta == 1:  # the optax contract (True)
+    if delta == Output.INCREMENT:  # the optax contract
         return base.update
     return getattr(base.update, "fromax_update_state_in_place", base.update)
 
@@ -129,3 +129,8 @@ def adam_columns(b1, b2, eps, eps_root, count_inc: Array, nesterov: bool) -> lis
     else:
         cm, cg = 1 / bc1, 0.0
     return [b1, b2, eps, eps_root, cm, cg, 1 - power(b2, t)]
+
+
+def total(sums: Array, k: int) -> Array:
+    """Global sum of column k of per-tensor sums (0 for an empty tree)."""
+    return jnp.sum(sums[:, k])
