@@ -6,11 +6,15 @@ streams they need) and an update phase (every output stream written in one pass)
 f32/bf16/f16 leaves, f64 for f64). What couples the two phases (trust ratios, global step sizes) is a
 few scalars per tensor computed in JAX from the sums and passed to the update as a coefficient row
 per tensor, together with the hyperparameters: everything the kernels read is data, so nothing
-recompiles when a hyperparameter changes.
+recompiles when a hyperparameter changes. Where the coupling is per tensor (Fromage, LARS, LAMB,
+NovoGrad), the fused step is one call of a *per-tensor fused* functor instead: the kernel turns each
+tensor's sums into its row itself (the functor's ``finish``, the same math in C++) between reducing
+and updating it, and returns the sums (:func:`fused`).
 
-Every call inherits, like Fromage's, the engine's sharding (:mod:`fromax._sharding`: shards reduce
-locally and their sums are all-reduced; updates stay local), ``jax.vmap`` (a batch of models is one
-call with ``segments`` multiplied) and ``jax.grad``/``jax.jvp`` (the JVP of the reference math).
+Every call inherits the engine's sharding (:mod:`fromax._sharding`: shards reduce locally and their
+sums are all-reduced; updates stay local; a fused call on split tensors becomes reduce, all-reduce,
+finish, update), ``jax.vmap`` (a batch of models is one call with ``segments`` multiplied) and
+``jax.grad``/``jax.jvp`` (the JVP of the reference math).
 
 The optax contract (``tx.update``, then ``optax.apply_updates``): the reduce phase runs on the
 kernels, the update phase is the functor's math in JAX, compiled by XLA like optax's own step. An FFI
