@@ -18,4 +18,22 @@ inline bool IsAcc(ffi::DataType d) { return d == ffi::DataType::F32 || d == ffi:
 using CompileGuard = ffi::AnyBuffer;
 using CompileGuardResult = ffi::Result<ffi::AnyBuffer>;
 
+// The checked stream table of a call: coefficient rows (segments, n, n_coeffs) in the f32 / f64
+// accumulator dtype; n_in lists of n operand tensors and (rets) n_out lists of n results.
+inline ffi::Error CallTable(const ffi::AnyBuffer& coeffs, int64_t n_coeffs, const ffi::RemainingArgs& args, int64_t n_in,
+                            const ffi::RemainingRets* rets, int64_t n_out, int64_t segments, StreamTable* tb) {
+  const ffi::DataType acc = coeffs.element_type();
+  if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
+  if (ffi::Error e = BuildStreams(args, n_in, rets, n_out, segments, acc, tb); e.failure()) return e;
+  if (int64_t(coeffs.element_count()) != tb->size() * n_coeffs) return Invalid("coefficients have the wrong shape");
+  return ffi::Error::Success();
+}
+
+// The per-tensor sums a reduce or fused call writes: (segments, n, n_sums) in the coefficients' dtype.
+inline ffi::Error CheckSums(const ffi::AnyBuffer& sums, const ffi::AnyBuffer& coeffs, const StreamTable& tb, int64_t n_sums) {
+  if (sums.element_type() != coeffs.element_type()) return Invalid("coefficients and sums must share the f32 or f64 accumulator dtype");
+  if (int64_t(sums.element_count()) != tb.size() * n_sums) return Invalid("sums have the wrong shape");
+  return ffi::Error::Success();
+}
+
 }  // namespace fromax

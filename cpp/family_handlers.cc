@@ -20,31 +20,26 @@
 namespace fromax {
 namespace {
 
+// Calls run(coeffs as const Acc*) with Acc the call's accumulator type (checked by CallTable).
+template <class Run>
+void WithAcc(const ffi::AnyBuffer& coeffs, const Run& run) {
+  if (coeffs.element_type() == ffi::DataType::F64) {
+    run(static_cast<const double*>(coeffs.untyped_data()));
+  } else {
+    run(static_cast<const float*>(coeffs.untyped_data()));
+  }
+}
+
 template <class F>
 ffi::Error ReduceImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, ffi::RemainingArgs args,
                       ffi::Result<ffi::AnyBuffer> sums, int64_t segments) {
-  const ffi::DataType acc = coeffs.element_type();
-  if (!IsAcc(acc) || sums->element_type() != acc) return Invalid("coefficients and sums must share the f32 or f64 accumulator dtype");
   StreamTable tb;
-  if (ffi::Error e = BuildStreams(args, F::kIn, nullptr, 0, segments, acc, &tb); e.failure()) return e;
-  if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
-  if (int64_t(sums->element_count()) != tb.size() * F::kSums) return Invalid("sums have the wrong shape");
-  if (acc == ffi::DataType::F64) {
-    RunReduce<F, double>(&pool, tb, static_cast<const double*>(coeffs.untyped_data()), static_cast<double*>(sums->untyped_data()));
-  } else {
-    RunReduce<F, float>(&pool, tb, static_cast<const float*>(coeffs.untyped_data()), static_cast<float*>(sums->untyped_data()));
-  }
-  return ffi::Error::Success();
-}
-
-// The checked stream table of an update or fused call (U: the functor writing its results).
-template <class U>
-ffi::Error UpdateTable(const ffi::AnyBuffer& coeffs, int64_t n_coeffs, const ffi::RemainingArgs& args,
-                       const ffi::RemainingRets& rets, int64_t segments, StreamTable* tb) {
-  const ffi::DataType acc = coeffs.element_type();
-  if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
-  if (ffi::Error e = BuildStreams(args, U::kIn, &rets, U::kOut, segments, acc, tb); e.failure()) return e;
-  if (int64_t(coeffs.element_count()) != tb->size() * n_coeffs) return Invalid("coefficients have the wrong shape");
+  if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, F::kIn, nullptr, 0, segments, &tb); e.failure()) return e;
+  if (ffi::Error e = CheckSums(*sums, coeffs, tb, F::kSums); e.failure()) return e;
+  WithAcc(coeffs, [&](auto* c) {
+    using Acc = std::remove_const_t<std::remove_pointer_t<decltype(c)>>;
+    RunReduce<F, Acc>(&pool, tb, c, static_cast<Acc*>(sums->untyped_data()));
+  });
   return ffi::Error::Success();
 }
 
@@ -52,16 +47,11 @@ template <class F>
 ffi::Error UpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard, ffi::RemainingArgs args,
                       CompileGuardResult, ffi::RemainingRets rets, int64_t segments, int64_t delta) {
   StreamTable tb;
-  if (ffi::Error e = UpdateTable<F>(coeffs, F::kCoeffs, args, rets, segments, &tb); e.failure()) return e;
-  auto run = [&](auto* c) {
+  if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, F::kIn, &rets, F::kOut, segments, &tb); e.failure()) return e;
+  WithAcc(coeffs, [&](auto* c) {
     using Acc = std::remove_const_t<std::remove_pointer_t<decltype(c)>>;
     delta != 0 ? RunUpdate<F, Acc, true>(&pool, tb, c) : RunUpdate<F, Acc, false>(&pool, tb, c);
-  };
-  if (coeffs.element_type() == ffi::DataType::F64) {
-    run(static_cast<const double*>(coeffs.untyped_data()));
-  } else {
-    run(static_cast<const float*>(coeffs.untyped_data()));
-  }
+  });
   return ffi::Error::Success();
 }
 
@@ -70,20 +60,15 @@ template <class F>
 ffi::Error FusedImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard, ffi::RemainingArgs args,
                      CompileGuardResult, ffi::Result<ffi::AnyBuffer> sums, ffi::RemainingRets rets, int64_t segments,
                      int64_t delta) {
+  using U = typename F::Update;
   StreamTable tb;
-  if (ffi::Error e = UpdateTable<typename F::Update>(coeffs, F::kCoeffs, args, rets, segments, &tb); e.failure()) return e;
-  if (sums->element_type() != coeffs.element_type() || int64_t(sums->element_count()) != tb.size() * F::Reduce::kSums)
-    return Invalid("sums have the wrong shape or dtype");
-  auto run = [&](auto* c) {
+  if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, U::kIn, &rets, U::kOut, segments, &tb); e.failure()) return e;
+  if (ffi::Error e = CheckSums(*sums, coeffs, tb, F::Reduce::kSums); e.failure()) return e;
+  WithAcc(coeffs, [&](auto* c) {
     using Acc = std::remove_const_t<std::remove_pointer_t<decltype(c)>>;
     Acc* s = static_cast<Acc*>(sums->untyped_data());
     delta != 0 ? RunFused<F, Acc, true>(&pool, tb, c, s) : RunFused<F, Acc, false>(&pool, tb, c, s);
-  };
-  if (coeffs.element_type() == ffi::DataType::F64) {
-    run(static_cast<const double*>(coeffs.untyped_data()));
-  } else {
-    run(static_cast<const float*>(coeffs.untyped_data()));
-  }
+  });
   return ffi::Error::Success();
 }
 
@@ -100,30 +85,16 @@ namespace ffi = xla::ffi;
                                     .RemainingArgs()                                                \
                                     .Ret<ffi::AnyBuffer>()                                          \
                                     .Attr<int64_t>("segments"));
-#define FROMAX_DEFINE_UPDATE(name, F)                                                               \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::UpdateImpl<fromax::functors::F>,       \
-                                ffi::Ffi::Bind()                                                    \
-                                    .Ctx<ffi::ThreadPool>()                                         \
-                                    .Arg<ffi::AnyBuffer>()                                          \
-                                    .Arg<fromax::CompileGuard>()                                    \
-                                    .RemainingArgs()                                                \
-                                    .Ret<ffi::AnyBuffer>()                                          \
-                                    .RemainingRets()                                                \
-                                    .Attr<int64_t>("segments")                                      \
-                                    .Attr<int64_t>("delta"));
-
-#define FROMAX_DEFINE_FUSED(name, F)                                                                \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::FusedImpl<fromax::functors::F>,        \
-                                ffi::Ffi::Bind()                                                    \
-                                    .Ctx<ffi::ThreadPool>()                                         \
-                                    .Arg<ffi::AnyBuffer>()                                          \
-                                    .Arg<fromax::CompileGuard>()                                    \
-                                    .RemainingArgs()                                                \
-                                    .Ret<ffi::AnyBuffer>()                                          \
-                                    .Ret<ffi::AnyBuffer>()                                          \
-                                    .RemainingRets()                                                \
-                                    .Attr<int64_t>("segments")                                      \
-                                    .Attr<int64_t>("delta"));
+// Update and fused targets: the coefficients, the compile guard and the streams in; the guard,
+// (fused only: SUMS, the per-tensor sums) and the results out.
+#define FROMAX_BIND_IN_PLACE(SUMS) \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().Arg<fromax::CompileGuard>().RemainingArgs() \
+      .Ret<ffi::AnyBuffer>() SUMS.RemainingRets().Attr<int64_t>("segments").Attr<int64_t>("delta")
+#define FROMAX_DEFINE_UPDATE(name, F) \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::UpdateImpl<fromax::functors::F>, FROMAX_BIND_IN_PLACE());
+#define FROMAX_DEFINE_FUSED(name, F) \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::FusedImpl<fromax::functors::F>, \
+                                FROMAX_BIND_IN_PLACE(.Ret<ffi::AnyBuffer>()));
 
 FROMAX_FUNCTORS(FROMAX_DEFINE_REDUCE, FROMAX_DEFINE_UPDATE, FROMAX_DEFINE_FUSED)
 

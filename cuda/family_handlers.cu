@@ -70,12 +70,10 @@ ffi::Error UploadStreams(const StreamTable& tb, int kSums, cudaStream_t stream, 
 template <class F>
 ffi::Error ReduceImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs,
                       ffi::RemainingArgs args, ffi::Result<ffi::AnyBuffer> sums, int64_t segments) {
-  const ffi::DataType acc = coeffs.element_type();
-  if (!IsAcc(acc) || sums->element_type() != acc) return Invalid("coefficients and sums must share the f32 or f64 accumulator dtype");
   StreamTable tb;
-  if (ffi::Error e = BuildStreams(args, F::kIn, nullptr, 0, segments, acc, &tb); e.failure()) return e;
-  if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
-  if (int64_t(sums->element_count()) != tb.size() * F::kSums) return Invalid("sums have the wrong shape");
+  if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, F::kIn, nullptr, 0, segments, &tb); e.failure()) return e;
+  if (ffi::Error e = CheckSums(*sums, coeffs, tb, F::kSums); e.failure()) return e;
+  const ffi::DataType acc = coeffs.element_type();
   DeviceTable<StreamEntry<F::kIn, 0>> plan;
   if (ffi::Error e = UploadStreams(tb, F::kSums, stream, scratch, &plan); e.failure()) return e;
   double* partials = plan.extra.empty() ? nullptr : reinterpret_cast<double*>(plan.extra[0]);
@@ -108,11 +106,9 @@ template <class F>
 ffi::Error UpdateImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs, CompileGuard,
                       ffi::RemainingArgs args, CompileGuardResult, ffi::RemainingRets rets, int64_t segments,
                       int64_t delta) {
-  const ffi::DataType acc = coeffs.element_type();
-  if (!IsAcc(acc)) return Invalid("coefficients must be f32 or f64");
   StreamTable tb;
-  if (ffi::Error e = BuildStreams(args, F::kIn, &rets, F::kOut, segments, acc, &tb); e.failure()) return e;
-  if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
+  if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, F::kIn, &rets, F::kOut, segments, &tb); e.failure()) return e;
+  const ffi::DataType acc = coeffs.element_type();
   DeviceTable<StreamEntry<F::kIn, F::kOut>> plan;
   if (ffi::Error e = UploadStreams(tb, 0, stream, scratch, &plan); e.failure()) return e;
   auto run = [&](auto acc_tag) {
@@ -131,12 +127,10 @@ ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::An
                      ffi::RemainingRets rets, int64_t segments, int64_t delta) {
   using R = typename F::Reduce;
   using U = typename F::Update;
-  const ffi::DataType acc = coeffs.element_type();
-  if (!IsAcc(acc) || sums->element_type() != acc) return Invalid("coefficients and sums must share the f32 or f64 accumulator dtype");
   StreamTable tb;
-  if (ffi::Error e = BuildStreams(args, U::kIn, &rets, U::kOut, segments, acc, &tb); e.failure()) return e;
-  if (int64_t(coeffs.element_count()) != tb.size() * F::kCoeffs) return Invalid("coefficients have the wrong shape");
-  if (int64_t(sums->element_count()) != tb.size() * R::kSums) return Invalid("sums have the wrong shape");
+  if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, U::kIn, &rets, U::kOut, segments, &tb); e.failure()) return e;
+  if (ffi::Error e = CheckSums(*sums, coeffs, tb, R::kSums); e.failure()) return e;
+  const ffi::DataType acc = coeffs.element_type();
   const size_t partial_bytes = size_t(CountChunks(tb.lengths)) * R::kSums * sizeof(double);
   const size_t row_bytes = size_t(tb.size()) * U::kCoeffs * ffi::ByteWidth(acc);
   DeviceTable<StreamEntry<U::kIn, U::kOut>> plan;
@@ -174,31 +168,16 @@ namespace ffi = xla::ffi;
                                     .RemainingArgs()                                                \
                                     .Ret<ffi::AnyBuffer>()                                          \
                                     .Attr<int64_t>("segments"));
-#define FROMAX_DEFINE_UPDATE_CUDA(name, F)                                                          \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::UpdateImpl<fromax::functors::F>, \
-                                ffi::Ffi::Bind()                                                    \
-                                    .Ctx<ffi::PlatformStream<cudaStream_t>>()                       \
-                                    .Ctx<ffi::ScratchAllocator>()                                   \
-                                    .Arg<ffi::AnyBuffer>()                                          \
-                                    .Arg<fromax::CompileGuard>()                                    \
-                                    .RemainingArgs()                                                \
-                                    .Ret<ffi::AnyBuffer>()                                          \
-                                    .RemainingRets()                                                \
-                                    .Attr<int64_t>("segments")                                      \
-                                    .Attr<int64_t>("delta"));
-
-#define FROMAX_DEFINE_FUSED_CUDA(name, F)                                                           \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::FusedImpl<fromax::functors::F>,  \
-                                ffi::Ffi::Bind()                                                    \
-                                    .Ctx<ffi::PlatformStream<cudaStream_t>>()                       \
-                                    .Ctx<ffi::ScratchAllocator>()                                   \
-                                    .Arg<ffi::AnyBuffer>()                                          \
-                                    .Arg<fromax::CompileGuard>()                                    \
-                                    .RemainingArgs()                                                \
-                                    .Ret<ffi::AnyBuffer>()                                          \
-                                    .Ret<ffi::AnyBuffer>()                                          \
-                                    .RemainingRets()                                                \
-                                    .Attr<int64_t>("segments")                                      \
-                                    .Attr<int64_t>("delta"));
+// Update and fused targets: the coefficients, the compile guard and the streams in; the guard,
+// (fused only: SUMS, the per-tensor sums) and the results out.
+#define FROMAX_BIND_IN_PLACE_CUDA(SUMS) \
+  ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>().Ctx<ffi::ScratchAllocator>() \
+      .Arg<ffi::AnyBuffer>().Arg<fromax::CompileGuard>().RemainingArgs() \
+      .Ret<ffi::AnyBuffer>() SUMS.RemainingRets().Attr<int64_t>("segments").Attr<int64_t>("delta")
+#define FROMAX_DEFINE_UPDATE_CUDA(name, F) \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::UpdateImpl<fromax::functors::F>, FROMAX_BIND_IN_PLACE_CUDA());
+#define FROMAX_DEFINE_FUSED_CUDA(name, F) \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::FusedImpl<fromax::functors::F>, \
+                                FROMAX_BIND_IN_PLACE_CUDA(.Ret<ffi::AnyBuffer>()));
 
 FROMAX_FUNCTORS(FROMAX_DEFINE_REDUCE_CUDA, FROMAX_DEFINE_UPDATE_CUDA, FROMAX_DEFINE_FUSED_CUDA)

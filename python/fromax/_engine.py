@@ -324,12 +324,26 @@ def _reduce(functor: Functor, coeffs: Coefficients, streams: Streams, kernels: b
     n = _check(functor, coeffs, streams)
     if n == 0:
         return jnp.zeros((0, functor.n_sums), coeffs.dtype)
-    parts = list(_per_group(functor, coeffs, streams, kernels, delta=Output.INCREMENT))
+    return _gather_sums(list(_per_group(functor, coeffs, streams, kernels, delta=Output.INCREMENT)), n, functor.n_sums, coeffs.dtype)
+
+
+def _gather_sums(parts: list, n: int, n_sums: int, dtype) -> Array:
+    """The ``(idx, sums)`` of each accumulator group as one ``(n, n_sums)`` array in ``dtype``."""
     if len(parts) == 1:
-        return parts[0][1].astype(coeffs.dtype)
-    out = jnp.zeros((n, functor.n_sums), coeffs.dtype)
+        return parts[0][1].astype(dtype)
+    out = jnp.zeros((n, n_sums), dtype)
     for idx, rows in parts:
-        out = out.at[np.asarray(idx)].set(rows.astype(coeffs.dtype))
+        out = out.at[np.asarray(idx)].set(rows.astype(dtype))
+    return out
+
+
+def _gather_tensors(parts, n: int, n_out: int) -> list[list[Array]]:
+    """The ``(idx, results)`` of each accumulator group as ``n_out`` lists of n tensors, in leaf order."""
+    out: list[list] = [[None] * n for _ in range(n_out)]
+    for idx, results in parts:
+        for j in range(n_out):
+            for i, value in zip(idx, results[j], strict=True):
+                out[j][i] = value
     return out
 
 
@@ -344,17 +358,12 @@ def update(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, 
         name, coeffs = _folded(name, coeffs, streams, kernels)
     functor = FUNCTORS[name]
     n = _check(functor, coeffs, streams)
-    out: list[list] = [[None] * n for _ in functor.replaces]
     # The optax contract's update phase is XLA's own (see the module docstring).
     kernels = kernels and delta != Output.INCREMENT
     if not kernels and after is not None:
         streams = _state_after(functor, after, streams)
     with contextlib.nullcontext() if kernels else xla_form():
-        for idx, results in _per_group(functor, coeffs, streams, kernels, delta):
-            for j in range(functor.n_out):
-                for i, value in zip(idx, results[j], strict=True):
-                    out[j][i] = value
-    return out
+        return _gather_tensors(_per_group(functor, coeffs, streams, kernels, delta), n, functor.n_out)
 
 
 def fuses(kernels: bool, delta: Output) -> bool:
@@ -375,16 +384,9 @@ def fused(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool) -
     functor = FUNCTORS[name]
     assert functor.is_fused, name
     n = _check(functor, coeffs, streams)
-    n_sums = functor.parts[0].n_sums
-    out: list[list] = [[None] * n for _ in functor.replaces]
-    sums = jnp.zeros((n, n_sums), coeffs.dtype)
     parts = list(_per_group(functor, coeffs, streams, kernels, Output.NEW))
-    for idx, (group_sums, results) in parts:
-        sums = group_sums.astype(coeffs.dtype) if len(parts) == 1 else sums.at[np.asarray(idx)].set(group_sums.astype(coeffs.dtype))
-        for j in range(functor.n_out):
-            for i, value in zip(idx, results[j], strict=True):
-                out[j][i] = value
-    return sums, out
+    sums = _gather_sums([(idx, group[0]) for idx, group in parts], n, functor.parts[0].n_sums, coeffs.dtype)
+    return sums, _gather_tensors([(idx, group[1]) for idx, group in parts], n, functor.n_out)
 
 
 class Coefficients:
