@@ -77,7 +77,7 @@ ffi::Error FusedImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard, 
 
 namespace ffi = xla::ffi;
 
-#define FROMAX_DEFINE_REDUCE(name, F)                                                               \
+#define FROMAX_DEFINE_REDUCE(name, F, ...)                                                               \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::ReduceImpl<fromax::functors::F>,       \
                                 ffi::Ffi::Bind()                                                    \
                                     .Ctx<ffi::ThreadPool>()                                         \
@@ -90,9 +90,9 @@ namespace ffi = xla::ffi;
 #define FROMAX_BIND_IN_PLACE(SUMS) \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().Arg<fromax::CompileGuard>().RemainingArgs() \
       .Ret<ffi::AnyBuffer>() SUMS.RemainingRets().Attr<int64_t>("segments").Attr<int64_t>("delta")
-#define FROMAX_DEFINE_UPDATE(name, F) \
+#define FROMAX_DEFINE_UPDATE(name, F, ...) \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::UpdateImpl<fromax::functors::F>, FROMAX_BIND_IN_PLACE());
-#define FROMAX_DEFINE_FUSED(name, F) \
+#define FROMAX_DEFINE_FUSED(name, F, ...) \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::FusedImpl<fromax::functors::F>, \
                                 FROMAX_BIND_IN_PLACE(.Ret<ffi::AnyBuffer>()));
 

@@ -159,7 +159,7 @@ ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::An
 
 namespace ffi = xla::ffi;
 
-#define FROMAX_DEFINE_REDUCE_CUDA(name, F)                                                          \
+#define FROMAX_DEFINE_REDUCE_CUDA(name, F, ...)                                                          \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::ReduceImpl<fromax::functors::F>, \
                                 ffi::Ffi::Bind()                                                    \
                                     .Ctx<ffi::PlatformStream<cudaStream_t>>()                       \
@@ -174,9 +174,9 @@ namespace ffi = xla::ffi;
   ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>().Ctx<ffi::ScratchAllocator>() \
       .Arg<ffi::AnyBuffer>().Arg<fromax::CompileGuard>().RemainingArgs() \
       .Ret<ffi::AnyBuffer>() SUMS.RemainingRets().Attr<int64_t>("segments").Attr<int64_t>("delta")
-#define FROMAX_DEFINE_UPDATE_CUDA(name, F) \
+#define FROMAX_DEFINE_UPDATE_CUDA(name, F, ...) \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::UpdateImpl<fromax::functors::F>, FROMAX_BIND_IN_PLACE_CUDA());
-#define FROMAX_DEFINE_FUSED_CUDA(name, F) \
+#define FROMAX_DEFINE_FUSED_CUDA(name, F, ...) \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::FusedImpl<fromax::functors::F>, \
                                 FROMAX_BIND_IN_PLACE_CUDA(.Ret<ffi::AnyBuffer>()));
 

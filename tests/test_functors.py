@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fromax import _engine
+from fromax import _contract, _engine
 from fromax._functors import FUNCTORS
 
 SHAPES = [(), (0,), (7,), (3, 5), (2, 2, 2), (70_001,)]
@@ -50,7 +50,7 @@ def _inputs(functor, dtype, seed: int = 0, batch: int | None = None):
 
 
 def _run(functor, cols, streams, kernels: bool, delta):
-    rows = _engine.rows(len(streams[0]), _engine.coeff_dtype(streams[0]), *cols)
+    rows = _engine.rows(functor.name, len(streams[0]), _engine.coeff_dtype(streams[0]), **dict(zip(functor.columns, cols, strict=True)))
     if functor.is_reduce:
         return [_engine.reduce(functor.name, rows, streams, kernels=kernels, fold=False)]
     if functor.is_fused:
@@ -122,24 +122,98 @@ def test_functor_kernel_batches_segments(name, mode):
         _compare(functor, jax.tree.map(lambda x: x[b], got), want, "f32", f"{name} member {b}")
 
 
-def _python_shape(f):
-    if f.is_reduce:
-        return ("reduce", f.n_in, f.n_sums, f.n_coeffs)
-    if f.is_fused:
-        r, u = f.parts
-        return ("fused", f.n_in, f.n_out, f.n_coeffs, _python_shape(r), _python_shape(u))
-    return ("update", f.n_in, f.n_out, f.n_coeffs, f.replaces[0], f.absolute)
-
-
-def test_python_and_cpp_declare_the_same_functors():
-    """Each functor's operand contract, as cpp/functors declares it and as _functors.py does:
-    streams, sums or results, coefficient columns, the parameter stream, absolute or increment,
-    and a fused functor's parts. A mismatch would feed a kernel the wrong columns silently."""
+def test_the_kernel_library_was_built_from_this_contract():
+    """The CPU library's compiled contract (each functor's type, streams, sums or results and
+    columns by name, as cpp/functors compiled them from functors.h) is this package's, and the
+    layout each C++ type declares matches the Python functor: the parameter stream an update
+    writes and whether it writes the parameter or its increment."""
     from fromax import _fromax_cpu
 
-    cpp = {name: tuple(tuple(x) if isinstance(x, tuple) else x for x in shape) for name, shape in _fromax_cpu.functors().items()}
-    python = {f.target: _python_shape(f) for f in FUNCTORS.values()}
-    assert cpp == python
+    assert _contract.compiled_table(_fromax_cpu) == _contract.TABLE
+    for target, (kind, *_, layout) in _fromax_cpu.functors().items():
+        f = FUNCTORS[target.removeprefix("fromax_")]
+        if kind == "update":
+            assert (layout[3], layout[4]) == (f.replaces[0], f.absolute), target
+        if kind == "fused":
+            assert layout == (f.n_coeffs,), target
+
+
+def _fake_library(change):
+    """A stand-in for a kernel library whose functors() is the real one with ``change`` applied."""
+    from fromax import _fromax_cpu
+
+    table = dict(_fromax_cpu.functors())
+    change(table)
+    return type("Library", (), {"functors": staticmethod(lambda: table)})
+
+
+@pytest.mark.parametrize("change,named", [
+    (lambda t: t.__setitem__("fromax_adamw", t["fromax_adamw"][:4] + ("(b1, b2, eps, eps_root, cm, cg, bc2, wd, lr)",) + t["fromax_adamw"][5:]), "adamw"),
+    (lambda t: t.pop("fromax_momo"), "momo"),
+    (lambda t: t.__setitem__("fromax_cocob", t["fromax_cocob"][:3] + ("(p, grad_sum, max_grad, abs_grad_sum, scale)",) + t["fromax_cocob"][4:]), "cocob"),
+], ids=["swapped_columns", "missing_target", "renamed_results"])
+def test_a_library_built_from_another_contract_is_refused(change, named):
+    """Columns in another order, a target missing, results renamed: the library's kernels would
+    read rows Python did not build for them, so registering it fails, naming the functor."""
+    with pytest.raises(RuntimeError, match=f"differ in .*{named}"):
+        _contract.check_compiled(_fake_library(change), "test")
+
+
+def test_a_library_whose_types_disagree_with_their_lists_is_refused():
+    def change(t):
+        kind, cpp_type, inputs, outputs, columns, parts, layout = t["fromax_adamw"]
+        t["fromax_adamw"] = (kind, cpp_type, inputs, outputs, columns, parts, (layout[0], layout[1], layout[2] - 1, *layout[3:]))
+
+    with pytest.raises(RuntimeError, match="AdamW declares"):
+        _contract.check_compiled(_fake_library(change), "test")
+
+
+def test_the_contract_parser_rejects_malformed_tables():
+    good = _contract.PATH.read_text()
+    _contract.parse(good)
+    bad_result = good.replace("UPDATE(axpby, Axpby, (g, p), (p), (a, b))", "UPDATE(axpby, Axpby, (g, p), (w), (a, b))")
+    with pytest.raises(RuntimeError, match="axpby must name the input stream"):
+        _contract.parse(bad_result)
+    bad_twin = good.replace("UPDATE(adamw_pre, AdamWPre, adamw)", "REDUCE(adamw_pre, AdamWPre, adamw)")
+    with pytest.raises(RuntimeError, match="twin adamw_pre"):
+        _contract.parse(bad_twin)
+    with pytest.raises(RuntimeError, match="not a name"):
+        _contract.parse(good.replace("(lr, p_bound, p0_norm)", "(lr, p_bound, 0)"))
+
+
+def test_prologue_twins_append_the_prologue_columns():
+    for f in FUNCTORS.values():
+        if f.entry.base is not None:
+            base = FUNCTORS[f.entry.base]
+            assert (f.inputs, f.outputs, f.columns) == (base.inputs, base.outputs, base.columns + _contract.PROLOGUE_COLUMNS)
+
+
+def test_rows_are_built_by_name():
+    """A functor's rows name every column of its contract, no more: a missing or unknown column,
+    or rows built for another functor, fail before anything runs, naming the columns."""
+    adam = dict(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, cm=1.0, cg=0.0, bc2=1.0)
+    rows = _engine.rows("adamw", 2, np.float32, **adam, wd=0.0, lr=1e-3)
+    assert rows.names == FUNCTORS["adamw"].columns and rows.named()["lr"] == 1e-3
+    with pytest.raises(ValueError, match=r"missing \['wd'\], unknown \[\]"):
+        _engine.rows("adamw", 2, np.float32, **adam, lr=1e-3)
+    with pytest.raises(ValueError, match=r"missing \[\], unknown \['weight_decay'\]"):
+        _engine.rows("adamw", 2, np.float32, **adam, lr=1e-3, wd=0.0, weight_decay=0.0)
+    x = [[jnp.ones(3), jnp.ones(2)]]
+    with pytest.raises(ValueError, match="fromax_sum_sq takes the columns"):
+        _engine.reduce("sum_sq", _engine.rows("lars_norms", 2, np.float32, wd=0.0), x, kernels=True)
+
+
+def test_math_must_return_its_contract_names():
+    """The JAX math returns its results by name; a result missing or out of the contract's order
+    is an error, not a silently misplaced tensor."""
+    f = FUNCTORS["momo"]
+    c, x = [0.5, 0.1, 0.2], [jnp.ones(2)] * 3
+    assert len(f.apply(c, x)) == 2
+    import dataclasses
+
+    swapped = dataclasses.replace(f, math=lambda c, x: dict(reversed(list(f.math(c, x).items()))))
+    with pytest.raises(AssertionError, match=r"returns \('m', 'p'\), its contract says \('p', 'm'\)"):
+        swapped.apply(c, x)
 
 
 @pytest.mark.skipif(jax.config.jax_enable_x64, reason="this is the x64 run itself")

@@ -7,23 +7,23 @@
 namespace fromax::functors {
 
 // c_ = lr * (g + wd * p); L' = max(L, |c_|); G' = G + |c_|; R' = max(R - c_ (p - p0), 0);
-// C' = C - c_; dp = -p + (p0 + C' / (L' max(G' + L', alpha L')) (L' + R')).
-// in: g, p, p0, C, L, G, R. out: dp, C', L', G', R'. c: lr, wd, alpha.
-struct Cocob {
-  static constexpr int kIn = 7, kOut = 5, kParam = 1, kCoeffs = 3;
+// C' = C - c_; dp = -p + (p0 + C' / (L' max(G' + L', alpha L')) (L' + R')), with C the gradient
+// sum (grad_sum), L the largest gradient (max_grad), G the sum of |gradient| (abs_grad_sum) and R
+// the reward.
+struct Cocob : contract::cocob {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
-    const Acc p = x[1], p0 = x[2];
-    const Acc g = c[0] * (x[0] + c[1] * p);
-    const Acc L = Max(x[4], Abs(g));
-    const Acc G = x[5] + Abs(g);
-    const Acc R = Max(x[6] - g * (p - p0), Acc(0));
-    const Acc C = x[3] - g;
-    y[0] = -p + (p0 + C / (L * Max(G + L, c[2] * L)) * (L + R));
-    y[1] = C;
-    y[2] = L;
-    y[3] = G;
-    y[4] = R;
+    const Acc p = x[in::p], p0 = x[in::p0];
+    const Acc g = c[col::lr] * (x[in::g] + c[col::wd] * p);
+    const Acc L = Max(x[in::max_grad], Abs(g));
+    const Acc G = x[in::abs_grad_sum] + Abs(g);
+    const Acc R = Max(x[in::reward] - g * (p - p0), Acc(0));
+    const Acc C = x[in::grad_sum] - g;
+    y[out::p] = -p + (p0 + C / (L * Max(G + L, c[col::alpha] * L)) * (L + R));
+    y[out::grad_sum] = C;
+    y[out::max_grad] = L;
+    y[out::abs_grad_sum] = G;
+    y[out::reward] = R;
   }
 };
 

@@ -1,9 +1,12 @@
-// What every functor header needs: host/device qualifiers and the math they may use on both sides.
+// What every functor header needs: its contract (contract.h), host/device qualifiers and the math
+// they may use on both sides.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+
+#include "contract.h"
 
 #if defined(__CUDACC__)
 #define FROMAX_FN __host__ __device__ __forceinline__

@@ -6,24 +6,22 @@
 
 namespace fromax::functors {
 
-// |x0 - p|^2, |g + wd * p|^2. in: g, p, x0. c: wd.
-struct DistanceNorms {
-  static constexpr int kIn = 3, kSums = 2, kCoeffs = 1;
+// |x0 - p|^2, |g + wd * p|^2.
+struct DistanceNorms : contract::distance_norms {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc* c, const Acc* x, Acc* s) {
-    const Acc d = x[2] - x[1];
-    const Acc u = x[0] + c[0] * x[1];
-    s[0] = d * d;
-    s[1] = u * u;
+    const Acc d = x[in::x0] - x[in::p];
+    const Acc u = x[in::g] + c[col::wd] * x[in::p];
+    s[sum::dd] = d * d;
+    s[sum::uu] = u * u;
   }
 };
 
-// dp = scale * (g + wd * p). in: g, p. out: dp. c: wd, scale.
-struct ScaledSgd {
-  static constexpr int kIn = 2, kOut = 1, kParam = 1, kCoeffs = 2;
+// dp = scale * (g + wd * p).
+struct ScaledSgd : contract::scaled_sgd {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
-    y[0] = c[1] * (x[0] + c[0] * x[1]);
+    y[out::p] = c[col::scale] * (x[in::g] + c[col::wd] * x[in::p]);
   }
 };
 

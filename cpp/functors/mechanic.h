@@ -6,27 +6,25 @@
 
 namespace fromax::functors {
 
-// |g|^2, |p|^2, <g, x0 - p>, <p, x0 - p>. in: g, p, x0.
-struct MechanicSums {
-  static constexpr int kIn = 3, kSums = 4, kCoeffs = 1;
+// |g|^2, |p|^2, <g, x0 - p>, <p, x0 - p>.
+struct MechanicSums : contract::mechanic_sums {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
-    const Acc d = x[2] - x[1];
-    s[0] = x[0] * x[0];
-    s[1] = x[1] * x[1];
-    s[2] = x[0] * d;
-    s[3] = x[1] * d;
+    const Acc g = x[in::g], p = x[in::p], d = x[in::x0] - p;
+    s[sum::gg] = g * g;
+    s[sum::pp] = p * p;
+    s[sum::g_delta] = g * d;
+    s[sum::p_delta] = p * d;
   }
 };
 
-// p_new = x0 - s_new * ((x0 - p) / (s_old + eps) - u), dp = p_new - p (u: the base optimizer's
-// update). in: p, x0, u. out: dp. c: s_old + eps, s_new.
-struct Mechanic {
-  static constexpr int kIn = 3, kOut = 1, kParam = 0, kCoeffs = 2;
+// p_new = x0 - s_new * ((x0 - p) / s_old_eps - u), dp = p_new - p (u: the base optimizer's
+// update; s_old_eps = s_old + eps).
+struct Mechanic : contract::mechanic {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
-    const Acc p = x[0], x0 = x[1];
-    y[0] = (x0 - c[1] * ((x0 - p) / c[0] - x[2])) - p;
+    const Acc p = x[in::p], x0 = x[in::x0];
+    y[out::p] = (x0 - c[col::s_new] * ((x0 - p) / c[col::s_old_eps] - x[in::u])) - p;
   }
 };
 

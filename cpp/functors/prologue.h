@@ -6,31 +6,31 @@
 // WithPrologue<F> is functor F whose stream 0 (the gradient g, next to the parameter p as stream 1)
 // is first replaced by
 //     g' = s2 * clamp(s1 * g + d1 * p, -c, c) + d2 * p
-// from five more coefficients after F's own: s1, d1, c, s2, d2 (c = inf: no clamp). A d term is
-// computed only where its coefficient is not 0, so 0 * p never turns an infinite p into NaN.
+// from five more coefficients after F's own (contract::prologue_col: s1 = pre_scale, d1 = pre_decay,
+// c = clip, s2 = post_scale, d2 = post_decay; c = inf: no clamp). A d term is computed only where
+// its coefficient is not 0, so 0 * p never turns an infinite p into NaN.
 #pragma once
 
 #include "common.h"
 
 namespace fromax::functors {
 
-inline constexpr int kPrologueCols = 5;
-
 // Written as selects, not branches, so that the element loops stay vectorised.
 template <class Acc>
 FROMAX_FN Acc ApplyPrologue(const Acc* c, Acc g, Acc p) {
-  const Acc a = c[0] * g, da = c[1] * p;
-  Acc x = c[1] != Acc(0) ? a + da : a;
-  x = x < -c[2] ? -c[2] : x;  // NaN passes through, as in jnp.clip
-  x = x > c[2] ? c[2] : x;
-  const Acc b = c[3] * x, db = c[4] * p;
-  return c[4] != Acc(0) ? b + db : b;
+  using col = contract::prologue_col;
+  const Acc a = c[col::pre_scale] * g, da = c[col::pre_decay] * p;
+  Acc x = c[col::pre_decay] != Acc(0) ? a + da : a;
+  x = x < -c[col::clip] ? -c[col::clip] : x;  // NaN passes through, as in jnp.clip
+  x = x > c[col::clip] ? c[col::clip] : x;
+  const Acc b = c[col::post_scale] * x, db = c[col::post_decay] * p;
+  return c[col::post_decay] != Acc(0) ? b + db : b;
 }
 
 template <class F>
 struct WithPrologue : F {
   static_assert(F::kIn >= 2, "the prologue reads the gradient (stream 0) and the parameter (stream 1)");
-  static constexpr int kCoeffs = F::kCoeffs + kPrologueCols;
+  static constexpr int kCoeffs = F::kCoeffs + contract::kPrologueCols;
 
   template <class Acc>
   FROMAX_FN static void Prepare(const Acc* c, const Acc* x, Acc* xg) {
@@ -54,21 +54,19 @@ struct WithPrologue : F {
   }
 };
 
-// |x|^2 per tensor (clip_by_global_norm's norm of a gradient only scaled so far). in: x.
-struct SumSq {
-  static constexpr int kIn = 1, kSums = 1, kCoeffs = 0;
+// |x|^2 per tensor (clip_by_global_norm's norm of a gradient only scaled so far).
+struct SumSq : contract::sum_sq {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
-    s[0] = x[0] * x[0];
+    s[sum::xx] = x[in::x] * x[in::x];
   }
 };
 
-// |g|^2 per tensor, of the gradient after the prologue (clip_by_global_norm's norm). in: g, p.
-struct GradSq {
-  static constexpr int kIn = 2, kSums = 1, kCoeffs = 0;
+// |g|^2 per tensor, of the gradient after the prologue (clip_by_global_norm's norm).
+struct GradSq : contract::grad_sq {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
-    s[0] = x[0] * x[0];
+    s[sum::gg] = x[in::g] * x[in::g];
   }
 };
 

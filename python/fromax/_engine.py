@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +47,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from fromax import _prologue
-from fromax._functors import FUNCTORS, Functor, xla_form
+from fromax._functors import FUNCTORS, Functor, Named, xla_form
 from fromax._primitives import make_primitive
 from fromax._sharding import EngineCall, RowReduce, run, varying_axes
 from fromax.reference import acc_dtype
@@ -155,16 +155,16 @@ def _update_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: i
     r, u = functor.parts
     n = len(tensors) // functor.n_in
     sums = reduce(primitive(r).bind(coeffs[..., : r.n_coeffs], *tensors[: r.n_in * n], segments=segments)[0])
-    rows = _finish(functor, [coeffs[..., k] for k in range(functor.n_coeffs)], sums, coeffs.dtype)
+    rows = _finish(functor, [coeffs[..., k] for k in range(functor.n_coeffs)], sums)
     return [sums, *primitive(u).bind(rows, *tensors, segments=segments, delta=int(bool(delta)))]
 
 
-def _finish(functor: Functor, columns: list, sums: Array, dtype) -> Array:
+def _finish(functor: Functor, columns: list, sums: Array) -> Array:
     """A fused functor's update rows ``(..., n, C)`` from its coefficient columns and its reduce's
     sums ``(..., n, R)``."""
-    cols = functor.math(columns, [sums[..., r] for r in range(functor.parts[0].n_sums)])
+    cols = functor.apply(columns, [sums[..., r] for r in range(functor.parts[0].n_sums)])
     shape = sums.shape[:-1]
-    return jnp.stack([jnp.broadcast_to(jnp.asarray(c, dtype), shape) for c in cols], axis=-1)
+    return jnp.stack([jnp.broadcast_to(jnp.asarray(c, sums.dtype), shape) for c in cols], axis=-1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -222,7 +222,7 @@ def _kernel(functor: Functor, delta: Output):
 def _leaf_math(functor: Functor, coeffs: "Array | Coefficients", streams: Streams, i: int) -> list[Array]:
     acc = coeffs.dtype
     c = coeffs.leaf(i) if isinstance(coeffs, Coefficients) else [coeffs[i, k] for k in range(functor.n_coeffs)]
-    return functor.math(c, [s[i].astype(acc) for s in streams])
+    return functor.apply(c, [s[i].astype(acc) for s in streams])
 
 
 @functools.lru_cache(maxsize=None)
@@ -252,10 +252,10 @@ def _reference(functor: Functor, delta: Output):
         r, u = functor.parts
         n, acc = len(streams[0]), coeffs.dtype
         columns = coeffs.columns if isinstance(coeffs, Coefficients) else [coeffs[:, k] for k in range(functor.n_coeffs)]
-        reduce_rows = Coefficients(n, acc, columns[: r.n_coeffs])
+        reduce_rows = Coefficients(n, acc, dict(zip(r.columns, columns[: r.n_coeffs])))
         sums = _reference(r, True)(reduce_rows, streams[: r.n_in])
-        rows = functor.math(columns, [sums[:, k] for k in range(r.n_sums)])
-        return sums, _reference(u, delta)(Coefficients(n, acc, rows), streams)
+        rows = functor.apply(columns, [sums[:, k] for k in range(r.n_sums)])
+        return sums, _reference(u, delta)(Coefficients(n, acc, dict(zip(u.columns, rows))), streams)
 
     return reduce if functor.is_reduce else fused if functor.is_fused else update
 
@@ -266,14 +266,16 @@ def coeff_dtype(leaves: Sequence[Array]) -> np.dtype:
     return max((acc_dtype(x.dtype) for x in leaves), key=lambda d: d.itemsize, default=np.dtype(np.float32))
 
 
-def _check(functor: Functor, coeffs: Array, streams: Streams) -> int:
+def _check(functor: Functor, coeffs: Coefficients, streams: Streams) -> int:
     if len(streams) != functor.n_in:
         raise ValueError(f"fromax: {functor.target} takes {functor.n_in} streams, got {len(streams)}")
     n = len(streams[0])
     if any(len(s) != n for s in streams):
         raise ValueError(f"fromax: {functor.target}: streams have different numbers of leaves")
-    if coeffs.shape != (n, functor.n_coeffs):
-        raise ValueError(f"fromax: {functor.target}: coefficients have shape {coeffs.shape}, expected {(n, functor.n_coeffs)}")
+    if coeffs.names != functor.columns:
+        raise ValueError(f"fromax: {functor.target} takes the columns {functor.columns}, got {coeffs.names}")
+    if coeffs.n != n:
+        raise ValueError(f"fromax: {functor.target}: coefficient rows for {coeffs.n} leaves, streams of {n}")
     return n
 
 
@@ -303,12 +305,12 @@ def _folded(name: str, coeffs: Coefficients, streams: Streams, kernels: bool) ->
     def global_sq(affine: _prologue.Affine) -> Array:
         scale = affine.scale_only()
         if scale is not None:  # |s g|^2 = s^2 |g|^2: the gradient alone is read
-            return scale * scale * jnp.sum(_reduce(FUNCTORS["sum_sq"], Coefficients(coeffs.n, coeffs.dtype, []), [list(streams[0])], kernels)[:, 0])
-        rows = Coefficients(coeffs.n, coeffs.dtype, affine.columns())
-        return jnp.sum(_reduce(FUNCTORS["grad_sq_pre"], rows, list(streams[:2]), kernels)[:, 0])
+            return scale * scale * jnp.sum(_reduce(FUNCTORS["sum_sq"], rows("sum_sq", coeffs.n, coeffs.dtype), [list(streams[0])], kernels)[:, 0])
+        prologue = rows("grad_sq_pre", coeffs.n, coeffs.dtype, **affine.columns())
+        return jnp.sum(_reduce(FUNCTORS["grad_sq_pre"], prologue, list(streams[:2]), kernels)[:, 0])
 
     affine = folding.affine(global_sq)
-    return f"{name}_pre", Coefficients(coeffs.n, coeffs.dtype, coeffs.columns + affine.columns())
+    return f"{name}_pre", rows(f"{name}_pre", coeffs.n, coeffs.dtype, **coeffs.named(), **affine.columns())
 
 
 def reduce(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool, fold: bool = True) -> Array:
@@ -390,27 +392,28 @@ def fused(name: str, coeffs: Coefficients, streams: Streams, *, kernels: bool) -
 
 
 class Coefficients:
-    """A functor's ``(n, len(columns))`` coefficient rows, kept as their columns: each a scalar for
-    every leaf or an ``(n,)`` per-tensor vector, in the accumulator dtype ``dtype``.
+    """A functor's ``(n, len(columns))`` coefficient rows, kept as their columns by name (in the
+    functor's order, :func:`rows`): each a scalar for every leaf or an ``(n,)`` per-tensor vector,
+    in the accumulator dtype ``dtype``.
 
     The kernels read them as one table (:meth:`table`). The JAX math reads the columns (:meth:`leaf`),
     so a coefficient known while tracing (a Python or NumPy number) stays a number there, and a term
     it zeroes is not computed: XLA keeps ``0 * g`` (it is NaN for an infinite g), and computing it
     can cost a read of g in a loop that would otherwise not touch it."""
 
-    def __init__(self, n: int, dtype, columns: Sequence):
-        self.n, self.dtype, self.columns = n, np.dtype(dtype), list(columns)
+    def __init__(self, n: int, dtype, columns: dict[str, Any]):
+        self.n, self.dtype = n, np.dtype(dtype)
+        self.names, self.columns = tuple(columns), list(columns.values())
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.n, len(self.columns))
+    def named(self) -> dict[str, Any]:
+        return dict(zip(self.names, self.columns))
 
     def subset(self, idx: Sequence[int], dtype) -> "Coefficients":
         """The rows of leaves ``idx``, in ``dtype``."""
         if len(idx) == self.n:
-            return Coefficients(self.n, dtype, self.columns)
+            return Coefficients(self.n, dtype, self.named())
         rows = np.asarray(idx)
-        return Coefficients(len(idx), dtype, [c[rows] if np.ndim(c) == 1 else c for c in self.columns])
+        return Coefficients(len(idx), dtype, {k: c[rows] if np.ndim(c) == 1 else c for k, c in self.named().items()})
 
     def table(self, idx: Sequence[int], dtype) -> Array:
         """The ``(len(idx), C)`` table of leaves ``idx`` in ``dtype``, for the kernels."""
@@ -443,10 +446,23 @@ def _state_after(functor: Functor, sums: Array, streams: Streams) -> Streams:
     return streams
 
 
-def rows(n: int, dtype, *columns) -> Coefficients:
-    """The coefficient rows of n leaves: each column a scalar (the same for every leaf) or an
-    ``(n,)`` per-tensor vector."""
-    return Coefficients(n, dtype, columns)
+def sums_by_name(name: str, sums: Array) -> Named:
+    """The per-tensor sums ``(n, n_sums)`` of functor ``name`` (a fused functor: of its reduce) as
+    ``(n,)`` columns by their names in its contract: ``sums_by_name("lars_norms", sums).pp``."""
+    functor = FUNCTORS[name]
+    names = functor.parts[0].outputs if functor.is_fused else functor.outputs
+    return Named(names, [sums[:, k] for k in range(len(names))])
+
+
+def rows(name: str, n: int, dtype, **columns) -> Coefficients:
+    """Functor ``name``'s coefficient rows for n leaves, every column by its name in the functor's
+    contract (``functors.h``): each a scalar (the same for every leaf) or an ``(n,)`` per-tensor
+    vector."""
+    expected = FUNCTORS[name].columns
+    if set(columns) != set(expected) or len(columns) != len(expected):
+        missing, extra = [k for k in expected if k not in columns], [k for k in columns if k not in expected]
+        raise ValueError(f"fromax: {FUNCTORS[name].target} takes the columns {expected}; missing {missing}, unknown {extra}")
+    return Coefficients(n, dtype, {k: columns[k] for k in expected})
 
 
 # ---- jax.grad / jax.jvp: the kernels' derivatives are the reference math's ----------------------

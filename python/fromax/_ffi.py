@@ -1,6 +1,6 @@
 """Loading the compiled kernels and registering them as XLA FFI targets.
 
-Targets keep one name on every platform (``fromax_sums``, ``fromax_axpby``, ``fromax_fromage``), so
+Targets keep one name on every platform (``fromax_fromage``, ``fromax_adamw``, ...), so
 the traced program is the same whichever platform compiles it; each platform's library registers its
 own handlers under those names. The CPU library is registered at import. The CUDA library is
 registered lazily, the first time a step is traced while JAX's default backend is an NVIDIA GPU:
@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import jax
 
+from fromax import _contract
+
 _REGISTERED: dict[str, tuple[str, ...]] = {}  # platform -> registered target names
 _LOAD_ERRORS: dict[str, str] = {}
 
 
 def _register(module, platform: str, xla_platform: str) -> None:
-    """Register every handler of a compiled module under its target name for one platform."""
+    """Register every handler of a compiled module under its target name for one platform, once
+    its compiled functor contract is checked to be this package's (else it raises)."""
+    _contract.check_compiled(module, platform)
     targets = module.targets()
     for name, capsule in targets.items():
         jax.ffi.register_ffi_target(name, capsule, platform=xla_platform)

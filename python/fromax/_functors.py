@@ -1,60 +1,101 @@
-"""The elementwise engine's functors: their operand contract and their math in pure JAX.
+"""The elementwise engine's functors: their math in pure JAX, by the names of their contract.
 
-Each entry is one FFI target ``fromax_<name>`` (``cpp/functors/*.h``, listed in
-``cpp/functors/list.h``) and the same math, line for line, in JAX: :mod:`fromax._engine` applies
-it per leaf as the ``backend="xla"`` reference, the kernels' derivative rule, and the test oracle.
+Each entry is one FFI target ``fromax_<name>``: its contract (streams, sums or results, coefficient
+columns, by name) is the table ``functors.h`` that the C++ functors (``cpp/functors/*.h``) are
+compiled from (:mod:`fromax._contract` reads it), and its math here is the C++ functor's, line for
+line: :mod:`fromax._engine` applies it per leaf as the ``backend="xla"`` reference, the kernels'
+derivative rule, and the test oracle.
 
-A functor maps one element of each of its input streams ``x[0..n_in)`` and the tensor's row of
-coefficients ``c[0..n_coeffs)`` (hyperparameters and per-tensor scalars) to
+A functor's math reads one element of each input stream (``x.g``, ``x.p``, ...) and the tensor's
+coefficients (``c.lr``, ...: hyperparameters and per-tensor scalars) and returns, by name,
 
-* a **reduce** functor: ``n_sums`` terms, summed over each tensor (per-tensor sums); or
-* an **update** functor: ``n_out`` results, result ``j`` replacing input stream ``replaces[j]``.
-  Result 0 is the parameter's increment ``dp``; the fused step writes ``p + dp`` (``p`` is stream
-  ``replaces[0]``) over the parameter instead. An ``absolute`` update's result 0 is the new
-  parameter itself (its rows say which: Fromage's ``a W + b g``), stored as it is.
+* a **reduce** functor: its terms, each summed over the tensor (per-tensor sums); or
+* an **update** functor: its results, each named after the input stream it replaces. The result
+  named after the parameter is its increment ``dp``; the fused step writes ``p + dp`` over the
+  parameter instead. An ``absolute`` update's parameter result is the new parameter itself (its
+  rows say which: Fromage's ``a W + b g``), stored as it is.
 * a **per-tensor fused** functor: a reduce functor and an update functor over the same streams,
-  coupled per tensor by ``finish(c, s) -> row``, which turns each tensor's sums into its update
-  row. One call reduces, finishes and updates each tensor (a small one while it is in cache).
-  Its ``math`` is ``finish``, on columns: ``c`` and ``s`` are lists of ``(n,)`` vectors (or
-  scalars), one per coefficient and per sum, and it returns the update's columns.
+  coupled per tensor by its math, ``finish(c, s) -> row``, which turns each tensor's sums ``s``
+  (by the reduce's names) into its update row (by the update's column names). One call reduces,
+  finishes and updates each tensor (a small one while it is in cache). ``c`` and ``s`` hold
+  ``(n,)`` vectors (or scalars).
+
+Every entry of the table must have its math here, and no other (checked at import).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
+from fromax._contract import TABLE, Entry
+
+
+class Named:
+    """Values by name (``c.lr``) and by position (``c[0]``), for a functor's math."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: Sequence[str], values: Sequence[Any]):
+        if len(names) != len(values):
+            raise ValueError(f"fromax: {len(values)} values for the {len(names)} names {tuple(names)}")
+        self._names, self._values = tuple(names), list(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[self._names.index(name)]
+        except ValueError:
+            raise AttributeError(f"no value named {name!r} among {self._names}") from None
+
+    def __getitem__(self, k):
+        return self._values[k]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
 
 @dataclasses.dataclass(frozen=True)
 class Functor:
-    name: str
-    n_in: int
-    n_coeffs: int
-    math: Callable  # (c, x) -> list of terms (reduce) or results (update)
-    n_sums: int = 0  # reduce functors
-    replaces: tuple[int, ...] = ()  # update functors: the input stream each result replaces
-    absolute: bool = False  # update functors: result 0 is the new parameter, not an increment
+    entry: Entry  # the contract (functors.h)
+    math: Callable  # (c, x) -> {name: term or result}; fused: (c, s) -> {update column: value}
+    absolute: bool = False  # update functors: the parameter's result is its new value, not an increment
     parts: tuple["Functor", "Functor"] | None = None  # fused functors: (reduce, update)
 
-    @property
-    def is_reduce(self) -> bool:
-        return not self.replaces
+    name = property(lambda self: self.entry.name)
+    inputs = property(lambda self: self.parts[1].inputs if self.parts else self.entry.inputs)
+    columns = property(lambda self: self.entry.columns)
+    outputs = property(lambda self: self.parts[1].outputs if self.parts else self.entry.outputs)  # sums or results
+    is_reduce = property(lambda self: self.entry.kind == "reduce")
+    is_fused = property(lambda self: self.entry.kind == "fused")
+    n_in = property(lambda self: len(self.inputs))
+    n_coeffs = property(lambda self: len(self.columns))
+    n_sums = property(lambda self: len(self.outputs) if self.is_reduce else 0)
+    n_out = property(lambda self: 0 if self.is_reduce else len(self.outputs))
 
     @property
-    def is_fused(self) -> bool:
-        return self.parts is not None
-
-    @property
-    def n_out(self) -> int:
-        return len(self.replaces)
+    def replaces(self) -> tuple[int, ...]:
+        """An update's (or fused functor's): the input stream each result replaces."""
+        return () if self.is_reduce else tuple(self.inputs.index(r) for r in self.outputs)
 
     @property
     def target(self) -> str:
         return f"fromax_{self.name}"
+
+    def apply(self, c: Sequence, x: Sequence) -> list:
+        """The math on coefficients ``c`` and streams ``x`` (a fused functor: sums) in contract
+        order; its results in contract order (a fused functor: the update's columns)."""
+        if self.is_fused:
+            x_names, out_names = self.parts[0].outputs, self.parts[1].columns
+        else:
+            x_names, out_names = self.inputs, self.outputs
+        out = self.math(Named(self.columns, c), Named(x_names, x))
+        if list(out) != list(out_names):
+            raise AssertionError(f"fromax: the math of {self.target} returns {tuple(out)}, its contract says {out_names}")
+        return list(out.values())
 
 
 FUNCTORS: dict[str, Functor] = {}
@@ -85,41 +126,46 @@ def in_xla_form() -> bool:
     return _XLA_FORM[0]
 
 
-def _reduce(name: str, n_in: int, n_sums: int, n_coeffs: int):
+def _register(kind: str, name: str, absolute: bool = False):
+    """Register ``math`` as the math of the table's entry ``name`` (which must be a ``kind``)."""
+    entry = TABLE.get(name)
+    if entry is None or entry.kind != kind:
+        raise RuntimeError(f"fromax: {name} is not a {kind} functor of functors.h")
+
     def register(math):
-        FUNCTORS[name] = Functor(name, n_in, n_coeffs, math, n_sums=n_sums)
+        if kind == "fused":
+            r, u = (FUNCTORS[part] for part in entry.parts)
+            if r.n_in > u.n_in:  # the kernel's reduce reads the update's first streams
+                raise RuntimeError(f"fromax: {name}: its reduce reads more streams than its update")
+            FUNCTORS[name] = Functor(entry, math, parts=(r, u))
+        else:
+            FUNCTORS[name] = Functor(entry, math, absolute=absolute)
         return FUNCTORS[name]
 
     return register
 
 
-def _update(name: str, n_in: int, replaces: Sequence[int], n_coeffs: int, absolute: bool = False):
-    def register(math):
-        FUNCTORS[name] = Functor(name, n_in, n_coeffs, math, replaces=tuple(replaces), absolute=absolute)
-        return FUNCTORS[name]
-
-    return register
+def _reduce(name: str):
+    return _register("reduce", name)
 
 
-def _fused(name: str, reduce: str, update: str, n_coeffs: int):
-    def register(finish):
-        r, u = FUNCTORS[reduce], FUNCTORS[update]
-        assert r.n_in <= u.n_in and r.n_coeffs <= n_coeffs, name
-        FUNCTORS[name] = Functor(name, u.n_in, n_coeffs, finish, replaces=u.replaces, parts=(r, u))
-        return FUNCTORS[name]
+def _update(name: str, absolute: bool = False):
+    return _register("update", name, absolute)
 
-    return register
+
+def _fused(name: str):
+    return _register("fused", name)
 
 
 # ---- Fromage (cpp/functors/fromage.h) -------------------------------------------------------------
-@_reduce("fromage_sums", 2, 3, 0)
+@_reduce("fromage_sums")
 def fromage_sums(c, x):
-    return [x[1] * x[1], x[0] * x[0], x[1] * x[0]]
+    return {"pp": x.p * x.p, "gg": x.g * x.g, "pg": x.p * x.g}
 
 
-@_update("axpby", 2, (1,), 2, absolute=True)
+@_update("axpby", absolute=True)
 def axpby(c, x):
-    return [c[0] * x[1] + c[1] * x[0]]
+    return {"p": c.a * x.p + c.b * x.g}
 
 
 def _safe_sqrt(x, positive):
@@ -166,15 +212,13 @@ def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool):
     return a, b
 
 
-@_fused("fromage", "fromage_sums", "axpby", 3)
-def fromage(c, s):  # c: lr, p_bound, |W0| (0: uncapped)
-    return list(fromage_coefficients(s[0], s[1], s[2], c[0], c[1], c[2], False))
+@_fused("fromage")
+def fromage(c, s):  # p0_norm: |W0| (0: uncapped)
+    a, b = fromage_coefficients(s.pp, s.gg, s.pg, c.lr, c.p_bound, c.p0_norm, False)
+    return {"a": a, "b": b}
 
 
 # ---- Adam (cpp/functors/adam.h) ---------------------------------------------------------------
-ADAM_COLS = 7  # b1, b2, eps, eps_root, cm, cg, bc2
-
-
 def is_static_zero(x) -> bool:
     """Whether ``x`` is known to be 0 while tracing: a Python or NumPy number (coefficients known
     while tracing stay NumPy scalars: see fromax._engine.Coefficients)."""
@@ -187,29 +231,29 @@ def axpy(a, x, y):
 
 
 def adam_direction(c, g, m, v):
-    b1, b2, eps, eps_root = c[0], c[1], c[2], c[3]
-    m_new = b1 * m + (1 - b1) * g
-    v_new = b2 * v + (1 - b2) * (g * g)
-    m_hat = axpy(c[5], g, c[4] * m_new)
-    return m_hat / (jnp.sqrt(v_new / c[6] + eps_root) + eps), m_new, v_new
+    """The Adam direction from the columns every Adam row starts with (``adam_columns``)."""
+    m_new = c.b1 * m + (1 - c.b1) * g
+    v_new = c.b2 * v + (1 - c.b2) * (g * g)
+    m_hat = axpy(c.cg, g, c.cm * m_new)
+    return m_hat / (jnp.sqrt(v_new / c.bc2 + c.eps_root) + c.eps), m_new, v_new
 
 
-@_update("adamw", 4, (1, 2, 3), ADAM_COLS + 2)
+@_update("adamw")
 def adamw(c, x):
-    d, m, v = adam_direction(c, x[0], x[2], x[3])
-    return [-c[ADAM_COLS] * (d + c[ADAM_COLS + 1] * x[1]), m, v]
+    d, m, v = adam_direction(c, x.g, x.m, x.v)
+    return {"p": -c.lr * (d + c.wd * x.p), "m": m, "v": v}
 
 
-@_update("adamw_ema", 5, (1, 2, 3, 4), ADAM_COLS + 4)
+@_update("adamw_ema")
 def adamw_ema(c, x):
-    return adamw.math(c, x) + [c[ADAM_COLS + 2] * x[4] + c[ADAM_COLS + 3] * x[0]]
+    return adamw.math(c, x) | {"e": c.e_decay * x.e + c.e_gain * x.g}
 
 
-@_reduce("lamb_norms", 4, 2, ADAM_COLS + 1)
+@_reduce("lamb_norms")
 def lamb_norms(c, x):
-    d, _, _ = adam_direction(c, x[0], x[2], x[3])
-    u = d + c[ADAM_COLS] * x[1]
-    return [x[1] * x[1], u * u]
+    d, _, _ = adam_direction(c, x.g, x.m, x.v)
+    u = d + c.wd * x.p
+    return {"pp": x.p * x.p, "uu": u * u}
 
 
 def trust_ratio(p_sq, u_sq, trust_coefficient, eps):
@@ -221,157 +265,162 @@ def trust_ratio(p_sq, u_sq, trust_coefficient, eps):
     return jnp.where(both, trust_coefficient * p_norm / (u_norm + eps), 1)
 
 
-@_fused("lamb", "lamb_norms", "adamw", ADAM_COLS + 2)
-def lamb(c, s):  # c: Adam, wd, lr
-    return list(c[:ADAM_COLS]) + [c[ADAM_COLS + 1] * trust_ratio(s[0], s[1], 1.0, 0.0), c[ADAM_COLS]]
+@_fused("lamb")
+def lamb(c, s):
+    ratio = trust_ratio(s.pp, s.uu, 1.0, 0.0)
+    return {k: getattr(c, k) for k in ("b1", "b2", "eps", "eps_root", "cm", "cg", "bc2")} | {"lr": c.lr * ratio, "wd": c.wd}
 
 
-@_reduce("hypergradient_sums", 3, 3, 3)
+def _hypergradient_terms(c, x):
+    d = (x.m / c.bc1) / (jnp.sqrt(x.v / c.bc2) + c.eps)
+    return {"g_dprev": x.g * d, "g_m": x.g * x.m, "gg": x.g * x.g}
+
+
+@_reduce("hypergradient_sums")
 def hypergradient_sums(c, x):
-    d = (x[1] / c[0]) / (jnp.sqrt(x[2] / c[1]) + c[2])
-    return [x[0] * d, x[0] * x[1], x[0] * x[0]]
+    return _hypergradient_terms(c, x)
 
 
-@_reduce("surprise_sums", 4, 4, 3)
+@_reduce("surprise_sums")
 def surprise_sums(c, x):
-    r = x[0] - x[3]
-    return hypergradient_sums.math(c, x) + [r * r]
+    r = x.g - x.e
+    return _hypergradient_terms(c, x) | {"rr": r * r}
 
 
 # ---- LARS, NovoGrad (cpp/functors/layerwise.h) -------------------------------------------------
-@_reduce("lars_norms", 2, 2, 1)
+@_reduce("lars_norms")
 def lars_norms(c, x):
-    u = x[0] + c[0] * x[1]
-    return [x[1] * x[1], u * u]
+    u = x.g + c.wd * x.p
+    return {"pp": x.p * x.p, "uu": u * u}
 
 
-@_update("momentum", 3, (1, 2), 4)
+@_update("momentum")
 def momentum(c, x):
-    u = c[1] * axpy(c[0], x[1], x[0])
-    t = u + c[2] * x[2]
-    return [jnp.where(c[3] != 0, u + c[2] * t, t), t]
+    u = c.scale * axpy(c.wd, x.p, x.g)
+    t = u + c.decay * x.t
+    return {"p": jnp.where(c.nesterov != 0, u + c.decay * t, t), "t": t}
 
 
-@_update("novograd", 3, (1, 2), 4)
+@_update("novograd")
 def novograd(c, x):
-    m = c[0] * x[2] + axpy(c[2], x[1], x[0] / c[1])
-    return [-c[3] * m, m]
+    m = c.b1 * x.m + axpy(c.wd, x.p, x.g / c.den)
+    return {"p": -c.lr * m, "m": m}
 
 
-@_fused("lars", "lars_norms", "momentum", 7)
-def lars(c, s):  # c: wd, lr, trust coefficient, eps, trust mask, momentum, nesterov
-    ratio = jnp.where(jnp.asarray(c[4]) > 0, trust_ratio(s[0], s[1], c[2], c[3]), 1)
-    return [c[0], -c[1] * ratio, c[5], c[6]]
+@_fused("lars")
+def lars(c, s):
+    ratio = jnp.where(jnp.asarray(c.trust_mask) > 0, trust_ratio(s.pp, s.uu, c.trust_coefficient, c.eps), 1)
+    return {"wd": c.wd, "scale": -c.lr * ratio, "decay": c.momentum, "nesterov": c.nesterov}
 
 
 # ---- DoG, DoWG (cpp/functors/distance.h) ---------------------------------------------------------
-@_reduce("distance_norms", 3, 2, 1)
+@_reduce("distance_norms")
 def distance_norms(c, x):
-    d = x[2] - x[1]
-    u = x[0] + c[0] * x[1]
-    return [d * d, u * u]
+    d = x.x0 - x.p
+    u = x.g + c.wd * x.p
+    return {"dd": d * d, "uu": u * u}
 
 
-@_update("scaled_sgd", 2, (1,), 2)
+@_update("scaled_sgd")
 def scaled_sgd(c, x):
-    return [c[1] * (x[0] + c[0] * x[1])]
+    return {"p": c.scale * (x.g + c.wd * x.p)}
 
 
 # ---- Prodigy, D-Adapt AdamW (cpp/functors/dadapt.h) ---------------------------------------------
-@_reduce("prodigy_sums", 4, 2, 4)
+@_reduce("prodigy_sums")
 def prodigy_sums(c, x):
-    return [x[0] * (x[3] - x[1]), jnp.abs(c[0] * x[2] + c[2] * (c[1] * x[0]) / c[3])]
+    return {"g_dist": x.g * (x.p0 - x.p), "s_abs": jnp.abs(c.beta3 * x.s + c.k * (c.d * x.g) / c.d0)}
 
 
-@_update("prodigy", 5, (1, 2, 3, 4), 9)
+@_update("prodigy")
 def prodigy(c, x):
-    dg = c[3] * x[0]
-    m = c[0] * x[2] + (1 - c[0]) * dg
-    v = c[1] * x[3] + (1 - c[1]) * dg * dg
-    s = c[2] * x[4] + c[4] * dg / c[5]
-    return [-c[7] * c[6] * x[1] - c[6] * m / (jnp.sqrt(v) + c[8]), m, v, s]
+    dg = c.d * x.g
+    m = c.b1 * x.m + (1 - c.b1) * dg
+    v = c.b2 * x.v + (1 - c.b2) * dg * dg
+    s = c.beta3 * x.s + c.k * dg / c.d0
+    return {"p": -c.wd * c.dlr * x.p - c.dlr * m / (jnp.sqrt(v) + c.d_eps), "m": m, "v": v, "s": s}
 
 
-@_reduce("dadapt_sums", 3, 2, 3)
+@_reduce("dadapt_sums")
 def dadapt_sums(c, x):
-    return [x[0] * (x[1] / (jnp.sqrt(x[2]) + c[0])), jnp.abs(c[1] * x[1] + (1 - c[1]) * c[2] * x[0])]
+    return {"g_s": x.g * (x.s / (jnp.sqrt(x.v) + c.eps)), "s_abs": jnp.abs(c.sb2 * x.s + (1 - c.sb2) * c.dlr * x.g)}
 
 
-@_update("dadapt", 5, (1, 2, 3, 4), 7)
-def dadapt(c, x):  # c[6]: this step's D estimate, unused (see cpp/functors/dadapt.h)
-    g = x[0]
-    m = c[0] * x[2] + (1 - c[0]) * c[3] * g
-    v = c[1] * x[3] + (1 - c[1]) * g * g
-    s = c[2] * x[4] + (1 - c[2]) * c[3] * g
-    return [-c[5] * c[3] * x[1] - m / (jnp.sqrt(v) + c[4]), m, v, s]
+@_update("dadapt")
+def dadapt(c, x):  # c.d_new: this step's D estimate, unused (see cpp/functors/dadapt.h)
+    g = x.g
+    m = c.b1 * x.m + (1 - c.b1) * c.dlr * g
+    v = c.b2 * x.v + (1 - c.b2) * g * g
+    s = c.sb2 * x.s + (1 - c.sb2) * c.dlr * g
+    return {"p": -c.wd * c.dlr * x.p - m / (jnp.sqrt(v) + c.eps), "m": m, "v": v, "s": s}
 
 
 # ---- COCOB (cpp/functors/cocob.h) -----------------------------------------------------------------
-@_update("cocob", 7, (1, 3, 4, 5, 6), 3)
+@_update("cocob")
 def cocob(c, x):
-    p, p0 = x[1], x[2]
-    g = c[0] * axpy(c[1], p, x[0])
-    big_l = jnp.maximum(x[4], jnp.abs(g))
-    big_g = x[5] + jnp.abs(g)
-    r = x[6] - g * (p - p0)
+    p, p0 = x.p, x.p0
+    g = c.lr * axpy(c.wd, p, x.g)
+    big_l = jnp.maximum(x.max_grad, jnp.abs(g))
+    big_g = x.abs_grad_sum + jnp.abs(g)
+    r = x.reward - g * (p - p0)
     # max(r, 0) as a select (the same value, NaN included, but for the sign of a zero): XLA's CPU
     # fusion duplicates a maximum-with-0 into the increment's loop, which then reads the old
     # reward that R' is written over (so XLA copies the reward and the params first); a select
     # it computes once.
     r = jnp.where(r < 0, 0, r)
-    big_c = x[3] - g
-    dp = -p + (p0 + big_c / (big_l * jnp.maximum(big_g + big_l, c[2] * big_l)) * (big_l + r))
-    return [dp, big_c, big_l, big_g, r]
+    big_c = x.grad_sum - g
+    dp = -p + (p0 + big_c / (big_l * jnp.maximum(big_g + big_l, c.alpha * big_l)) * (big_l + r))
+    return {"p": dp, "grad_sum": big_c, "max_grad": big_l, "abs_grad_sum": big_g, "reward": r}
 
 
 # ---- Mechanic (cpp/functors/mechanic.h) -----------------------------------------------------------
-@_reduce("mechanic_sums", 3, 4, 1)
+@_reduce("mechanic_sums")
 def mechanic_sums(c, x):
-    d = x[2] - x[1]
-    return [x[0] * x[0], x[1] * x[1], x[0] * d, x[1] * d]
+    d = x.x0 - x.p
+    return {"gg": x.g * x.g, "pp": x.p * x.p, "g_delta": x.g * d, "p_delta": x.p * d}
 
 
-@_update("mechanic", 3, (0,), 2)
+@_update("mechanic")
 def mechanic(c, x):
-    p, x0 = x[0], x[1]
-    return [(x0 - c[1] * ((x0 - p) / c[0] - x[2])) - p]
+    p, x0 = x.p, x.x0
+    return {"p": (x0 - c.s_new * ((x0 - p) / c.s_old_eps - x.u)) - p}
 
 
 # ---- MoMo, MoMo-Adam (cpp/functors/momo.h) -----------------------------------------------------
-@_reduce("momo_sums", 3, 3, 1)
+@_reduce("momo_sums")
 def momo_sums(c, x):
-    m = c[0] * x[2] + (1 - c[0]) * x[0]
-    return [x[0] * x[1], m * m, m * x[1]]
+    m = c.bt * x.m + (1 - c.bt) * x.g
+    return {"gp": x.g * x.p, "mm": m * m, "mp": m * x.p}
 
 
-@_update("momo", 3, (1, 2), 3)
+@_update("momo")
 def momo(c, x):
-    m = c[0] * x[2] + (1 - c[0]) * x[0]
-    return [c[1] * x[1] - c[2] * m, m]
+    m = c.bt * x.m + (1 - c.bt) * x.g
+    return {"p": c.cp * x.p - c.tau * m, "m": m}
 
 
 def momo_adam_precond(c, g, m, v):
-    m_new = c[0] * m + (1 - c[0]) * g
-    v_new = c[1] * v + (1 - c[1]) * (g * g)
-    return c[2] + jnp.sqrt(v_new / c[3]), m_new, v_new
+    m_new = c.b1 * m + (1 - c.b1) * g
+    v_new = c.b2 * v + (1 - c.b2) * (g * g)
+    return c.eps + jnp.sqrt(v_new / c.bc2), m_new, v_new
 
 
-@_reduce("momo_adam_sums", 4, 3, 4)
+@_reduce("momo_adam_sums")
 def momo_adam_sums(c, x):
-    pre, m, _ = momo_adam_precond(c, x[0], x[2], x[3])
-    return [m * (m / pre), x[0] * x[1], m * x[1]]
+    pre, m, _ = momo_adam_precond(c, x.g, x.m, x.v)
+    return {"mm_pre": m * (m / pre), "gp": x.g * x.p, "mp": m * x.p}
 
 
-@_update("momo_adam", 4, (1, 2, 3), 6)
+@_update("momo_adam")
 def momo_adam(c, x):
-    pre, m, v = momo_adam_precond(c, x[0], x[2], x[3])
-    return [c[4] * x[1] - c[5] * m / pre, m, v]
+    pre, m, v = momo_adam_precond(c, x.g, x.m, x.v)
+    return {"p": c.cp * x.p - c.tau * m / pre, "m": m, "v": v}
 
 
 # ---- Schedule-Free (cpp/functors/schedule_free.h) -------------------------------------------------
 def schedule_free_step(c, y, z, u, u_again=None):
     """``(y' - y, z')``; ``u_again``: ``u`` computed apart, for the XLA form (schedule_free_adamw)."""
-    b1, ck = c[0], c[1]
+    b1, ck = c.b1, c.ck
     z_new = z + u
     if in_xla_form():
         # The old z from the new: the params' loop reads z' (written over z), not z. Rounding
@@ -382,22 +431,24 @@ def schedule_free_step(c, y, z, u, u_again=None):
     return (b1 * x + (1 - b1) * z_new) - y, z_new
 
 
-@_update("schedule_free", 3, (0, 1), 2)
+@_update("schedule_free")
 def schedule_free(c, x):
-    return list(schedule_free_step(c, x[0], x[1], x[2]))
+    dy, z = schedule_free_step(c, x.y, x.z, x.u)
+    return {"y": dy, "z": z}
 
 
-@_update("schedule_free_sgd", 3, (1, 2), 4)
+@_update("schedule_free_sgd")
 def schedule_free_sgd(c, x):
-    u = -c[2] * axpy(c[3], x[1], x[0])
-    return list(schedule_free_step(c, x[1], x[2], u))
+    u = -c.lr * axpy(c.wd, x.y, x.g)
+    dy, z = schedule_free_step(c, x.y, x.z, u)
+    return {"y": dy, "z": z}
 
 
-@_update("schedule_free_adamw", 4, (1, 2, 3), 7)
+@_update("schedule_free_adamw")
 def schedule_free_adamw(c, x):
-    g = x[0]
-    v = c[4] * x[3] + (1 - c[4]) * (g * g)
-    u = -c[2] * axpy(c[3], x[1], g / (jnp.sqrt(v / c[6]) + c[5]))
+    g = x.g
+    v = c.b2 * x.v + (1 - c.b2) * (g * g)
+    u = -c.lr * axpy(c.wd, x.y, g / (jnp.sqrt(v / c.bc2) + c.eps))
     u_again = None
     if in_xla_form():
         # u once more, for the params' loop to recover z (schedule_free_step), written so that
@@ -405,14 +456,12 @@ def schedule_free_adamw(c, x):
         # and XLA computes them inside each loop. One u read by two loops is an expensive value
         # with two users, which XLA's CPU fusion writes to a temporary instead (a fresh buffer
         # written and read twice per step). It differs from u by an ulp of u at most.
-        u_again = -c[2] * axpy(c[3], x[1], g * (1 / (jnp.sqrt(v * (1 / c[6])) + c[5])))
-    return list(schedule_free_step(c, x[1], x[2], u, u_again)) + [v]
+        u_again = -c.lr * axpy(c.wd, x.y, g * (1 / (jnp.sqrt(v * (1 / c.bc2)) + c.eps)))
+    dy, z = schedule_free_step(c, x.y, x.z, u, u_again)
+    return {"y": dy, "z": z, "v": v}
 
 
 # ---- the gradient prologue (cpp/functors/prologue.h) ----------------------------------------------
-PROLOGUE_COLS = 5  # s1, d1, c, s2, d2
-
-
 def plus_nonzero(d, p, x):
     """``x + d * p`` where ``d != 0``, else ``x`` (never ``0 * p``, which is NaN for an infinite p)."""
     if isinstance(d, (int, float, np.number)):
@@ -421,22 +470,23 @@ def plus_nonzero(d, p, x):
 
 
 def apply_prologue(c, g, p):
-    """``g' = s2 * clamp(s1 * g + d1 * p, -c, c) + d2 * p`` (``c = inf``: no clamp)."""
-    s1, d1, clip, s2, d2 = c
-    x = plus_nonzero(d1, p, s1 * g)
+    """``g' = post_scale * clamp(pre_scale * g + pre_decay * p, -clip, clip) + post_decay * p``
+    (``clip = inf``: no clamp); ``c`` holds the prologue's columns by name."""
+    x = plus_nonzero(c.pre_decay, p, c.pre_scale * g)
+    clip = c.clip
     if not (isinstance(clip, np.floating) and np.isinf(clip)):
         x = jnp.where(x < -clip, -clip, jnp.where(x > clip, clip, x))  # NaN passes through
-    return plus_nonzero(d2, p, s2 * x)
+    return plus_nonzero(c.post_decay, p, c.post_scale * x)
 
 
-@_reduce("sum_sq", 1, 1, 0)
+@_reduce("sum_sq")
 def sum_sq(c, x):
-    return [x[0] * x[0]]
+    return {"xx": x.x * x.x}
 
 
-@_reduce("grad_sq", 2, 1, 0)
+@_reduce("grad_sq")
 def grad_sq(c, x):
-    return [x[0] * x[0]]
+    return {"gg": x.g * x.g}
 
 
 # NovoGrad's fused step (cpp/functors/layerwise.h), on the sum_sq reduce above.
@@ -445,25 +495,28 @@ def novograd_moment(nu, first, b2, one_minus_b2, g_sq):
     return jnp.where(first, g_sq, b2 * nu + one_minus_b2 * g_sq)
 
 
-@_fused("novograd_step", "sum_sq", "novograd", 9)
-def novograd_step(c, s):  # c: nu, first, b1, b2, 1 - b2, eps, eps_root, wd, lr
-    first = jnp.asarray(c[1]) != 0
-    nu = novograd_moment(c[0], first, c[3], c[4], s[0])
-    return [jnp.where(first, 0.0, c[2]), jnp.sqrt(nu + c[6]) + c[5], c[7], c[8]]
+@_fused("novograd_step")
+def novograd_step(c, s):
+    first = jnp.asarray(c.first) != 0
+    nu = novograd_moment(c.nu, first, c.b2, c.one_minus_b2, s.xx)
+    return {"b1": jnp.where(first, 0.0, c.b1), "den": jnp.sqrt(nu + c.eps_root) + c.eps, "wd": c.wd, "lr": c.lr}
 
 
-def _with_prologue(base: Functor) -> Functor:
-    """``<name>_pre``: ``base`` with its gradient (stream 0) first replaced by :func:`apply_prologue`
-    of the parameter (stream 1) and five more coefficients."""
+def _with_prologue(base: Functor, entry: Entry) -> Functor:
+    """Twin ``entry``: ``base`` with its gradient (stream 0) first replaced by
+    :func:`apply_prologue` of the parameter (stream 1) and the prologue's columns."""
 
     def math(c, x):
-        n = base.n_coeffs
-        return base.math(c[:n], [apply_prologue(c[n:], x[0], x[1]), *x[1:]])
+        g = apply_prologue(c, x[0], x[1])
+        return base.math(c, Named(base.inputs, [g, *x[1:]]))
 
-    return dataclasses.replace(base, name=f"{base.name}_pre", n_coeffs=base.n_coeffs + PROLOGUE_COLS, math=math)
+    return dataclasses.replace(base, entry=entry, math=math)
 
 
-# Every functor that reads the gradient of an optimizer folding a prologue (cpp/functors/list.h).
-for _name in ("grad_sq", "adamw", "lamb_norms", "lars_norms", "momentum", "novograd", "distance_norms", "scaled_sgd", "prodigy_sums",
-              "prodigy", "cocob", "momo_sums", "momo", "momo_adam_sums", "momo_adam", "schedule_free_sgd", "schedule_free_adamw"):
-    FUNCTORS[f"{_name}_pre"] = _with_prologue(FUNCTORS[_name])
+# The prologue twins of functors.h.
+for _entry in TABLE.values():
+    if _entry.base is not None:
+        FUNCTORS[_entry.name] = _with_prologue(FUNCTORS[_entry.base], _entry)
+
+if set(FUNCTORS) != set(TABLE):
+    raise RuntimeError(f"fromax: functors.h and _functors.py disagree on {sorted(set(FUNCTORS) ^ set(TABLE))}")

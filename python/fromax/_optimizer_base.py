@@ -7,7 +7,6 @@ import functools
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -119,18 +118,15 @@ def power(base: Any, count: Any) -> Array:
     return base**count
 
 
-def adam_columns(b1, b2, eps, eps_root, count_inc: Array, nesterov: bool) -> list:
-    """Columns 0..6 of an Adam coefficient row (cpp/functors/adam.h): b1, b2, eps, eps_root, and the
-    bias corrections as optax applies them at step ``count_inc``."""
+def adam_columns(b1, b2, eps, eps_root, count_inc: Array, nesterov: bool) -> dict[str, Any]:
+    """The columns every Adam row starts with (``functors.h``: adamw, lamb, ...): b1, b2, eps,
+    eps_root, and the bias corrections as optax applies them at step ``count_inc`` (cm, cg: of the
+    first moment, bc2: of the second)."""
     t = count_inc
     bc1 = 1 - power(b1, t)
     if nesterov:
         cm, cg = b1 / (1 - power(b1, optax.safe_increment(t))), (1 - b1) / bc1
     else:
         cm, cg = 1 / bc1, 0.0
-    return [b1, b2, eps, eps_root, cm, cg, 1 - power(b2, t)]
+    return {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root, "cm": cm, "cg": cg, "bc2": 1 - power(b2, t)}
 
-
-def total(sums: Array, k: int) -> Array:
-    """Global sum of column k of per-tensor sums (0 for an empty tree)."""
-    return jnp.sum(sums[:, k])

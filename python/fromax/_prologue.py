@@ -66,8 +66,9 @@ class Affine:
             return dataclasses.replace(self, c=op.value, clamped=True)
         raise ValueError(f"fromax: unknown prologue op {op.kind!r}")
 
-    def columns(self) -> list:
-        return [self.s1, self.d1, self.c, self.s2, self.d2]
+    def columns(self) -> dict[str, Any]:
+        """The prologue's coefficient columns, by their names in ``functors.h``."""
+        return {"pre_scale": self.s1, "pre_decay": self.d1, "clip": self.c, "post_scale": self.s2, "post_decay": self.d2}
 
     def scale_only(self) -> Any:
         """``s`` if ``g' = s g`` (no parameter term, no clamp), else None."""

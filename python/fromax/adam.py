@@ -49,12 +49,13 @@ def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, ma
         mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
         streams = [lv.g, lv.p, mu, nu]
         if trust and _engine.fuses(kernels, delta):  # one call: norms, trust ratio and update per tensor
-            _, (out, mu, nu) = _engine.fused("lamb", _engine.rows(lv.n, lv.dtype, *adam, wd, lr), streams, kernels=kernels)
+            _, (out, mu, nu) = _engine.fused("lamb", _engine.rows("lamb", lv.n, lv.dtype, **adam, wd=wd, lr=lr), streams, kernels=kernels)
             return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
         if trust:
-            sums = _engine.reduce("lamb_norms", _engine.rows(lv.n, lv.dtype, *adam, wd), streams, kernels=kernels)
-            lr = lr * trust_ratio(sums[:, 0], sums[:, 1], 1.0, 0.0)
-        out, mu, nu = _engine.update("adamw", _engine.rows(lv.n, lv.dtype, *adam, lr, wd), streams, kernels=kernels, delta=delta, after=sums if trust else None)
+            sums = _engine.reduce("lamb_norms", _engine.rows("lamb_norms", lv.n, lv.dtype, **adam, wd=wd), streams, kernels=kernels)
+            named = _engine.sums_by_name("lamb_norms", sums)
+            lr = lr * trust_ratio(named.pp, named.uu, 1.0, 0.0)
+        out, mu, nu = _engine.update("adamw", _engine.rows("adamw", lv.n, lv.dtype, **adam, lr=lr, wd=wd), streams, kernels=kernels, delta=delta, after=sums if trust else None)
         return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
 
     return apply

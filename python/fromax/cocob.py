@@ -72,7 +72,7 @@ def cocob(
     def apply(grads: Any, state: COCOBState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "cocob")
         wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
-        coeffs = _engine.rows(lv.n, lv.dtype, value_at(learning_rate, state.count), wd, alpha)
+        coeffs = _engine.rows("cocob", lv.n, lv.dtype, lr=value_at(learning_rate, state.count), wd=wd, alpha=alpha)
         names = ("init_particles", "cumulative_gradients", "scale", "subgradients", "reward")
         p0, c, big_l, big_g, r = (lv.flat(x, name) for x, name in zip(state[:5], names))
         out, c, big_l, big_g, r = _engine.update("cocob", coeffs, [lv.g, lv.p, p0, c, big_l, big_g, r], kernels=kernels_for(backend, "cocob"), delta=delta)

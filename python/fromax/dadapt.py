@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
-from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, power, scalar_dtype, total, transformation, value_at
+from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, power, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax._validate import check_beta, check_nonnegative
 
@@ -91,10 +91,11 @@ def prodigy(
         dlr = (d * value_at(learning_rate, state.count) * bc).astype(d.dtype)
         k = d if safeguard_warmup else dlr
         m, v, s, p0 = (lv.flat(x, name) for x, name in zip(state[:4], ("exp_avg", "exp_avg_sq", "grad_sum", "params0")))
-        sums = _engine.reduce("prodigy_sums", _engine.rows(lv.n, lv.dtype, beta3, d, k, estim_lr0), [lv.g, lv.p, s, p0], kernels=kernels)
-        numerator = beta3 * state.numerator_weighted + (d / estim_lr0) * dlr * total(sums, 0).astype(d.dtype)
-        d_new = jnp.maximum(d, estim_lr_coef * numerator / total(sums, 1).astype(d.dtype))
-        coeffs = _engine.rows(lv.n, lv.dtype, beta1, beta2, beta3, d, k, estim_lr0, dlr, weight_decay, d_new * eps)
+        sums = _engine.reduce("prodigy_sums", _engine.rows("prodigy_sums", lv.n, lv.dtype, beta3=beta3, d=d, k=k, d0=estim_lr0), [lv.g, lv.p, s, p0], kernels=kernels)
+        named = _engine.sums_by_name("prodigy_sums", sums)
+        numerator = beta3 * state.numerator_weighted + (d / estim_lr0) * dlr * jnp.sum(named.g_dist).astype(d.dtype)
+        d_new = jnp.maximum(d, estim_lr_coef * numerator / jnp.sum(named.s_abs).astype(d.dtype))
+        coeffs = _engine.rows("prodigy", lv.n, lv.dtype, b1=beta1, b2=beta2, beta3=beta3, d=d, k=k, d0=estim_lr0, dlr=dlr, wd=weight_decay, d_eps=d_new * eps)
         out, m, v, s = _engine.update("prodigy", coeffs, [lv.g, lv.p, m, v, s], kernels=kernels, delta=delta, after=sums)
         t = lv.tree
         return t(out), ProdigyState(t(m), t(v), t(s), state.params0, d_new, numerator, count_inc)
@@ -160,11 +161,12 @@ def dadapt_adamw(
         bc = (1 - power(beta2, count_inc)) ** 0.5 / (1 - power(beta1, count_inc))
         dlr = (state.estim_lr * value_at(learning_rate, state.count) * bc).astype(state.estim_lr.dtype)
         m, v, s = (lv.flat(x, name) for x, name in zip(state[:3], ("exp_avg", "exp_avg_sq", "grad_sum")))
-        sums = _engine.reduce("dadapt_sums", _engine.rows(lv.n, lv.dtype, eps, sb2, dlr), [lv.g, s, v], kernels=kernels)
-        numerator = sb2 * state.numerator_weighted + (1 - sb2) * dlr * total(sums, 0).astype(dlr.dtype)
-        d_new = jnp.maximum(state.estim_lr, numerator / ((1 - sb2) * total(sums, 1).astype(dlr.dtype)))
+        sums = _engine.reduce("dadapt_sums", _engine.rows("dadapt_sums", lv.n, lv.dtype, eps=eps, sb2=sb2, dlr=dlr), [lv.g, s, v], kernels=kernels)
+        named = _engine.sums_by_name("dadapt_sums", sums)
+        numerator = sb2 * state.numerator_weighted + (1 - sb2) * dlr * jnp.sum(named.g_s).astype(dlr.dtype)
+        d_new = jnp.maximum(state.estim_lr, numerator / ((1 - sb2) * jnp.sum(named.s_abs).astype(dlr.dtype)))
         # d_new is an unused column: it orders the update after the reduction (cpp/functors/dadapt.h)
-        coeffs = _engine.rows(lv.n, lv.dtype, beta1, beta2, sb2, dlr, eps, weight_decay, d_new)
+        coeffs = _engine.rows("dadapt", lv.n, lv.dtype, b1=beta1, b2=beta2, sb2=sb2, dlr=dlr, eps=eps, wd=weight_decay, d_new=d_new)
         out, m, v, s = _engine.update("dadapt", coeffs, [lv.g, lv.p, m, v, s], kernels=kernels, delta=delta, after=sums)
         t = lv.tree
         return t(out), DAdaptAdamWState(t(m), t(v), t(s), d_new, numerator, count_inc)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
-from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, scalar_dtype, total, transformation, value_at
+from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
 from fromax._validate import check_nonnegative, leaves_with_paths
@@ -75,7 +75,7 @@ def dog(
             r = jnp.asarray(value, dtype)
         elif kind == "heuristic":
             _, leaves, _ = leaves_with_paths(params, "parameter")
-            sq = jnp.sum(_engine.reduce("sum_sq", _engine.rows(len(leaves), dtype), [leaves], kernels=kernels_for(backend, "sum_sq")))
+            sq = jnp.sum(_engine.reduce("sum_sq", _engine.rows("sum_sq", len(leaves), dtype), [leaves], kernels=kernels_for(backend, "sum_sq")))
             r = value * (1 + jnp.sqrt(sq)).astype(dtype)
         else:
             r = jnp.zeros([], dtype)
@@ -87,13 +87,14 @@ def dog(
         kernels = kernels_for(backend, "distance_norms", "scaled_sgd")
         wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
-        sums = _engine.reduce("distance_norms", _engine.rows(lv.n, lv.dtype, wd), streams, kernels=kernels)
-        max_dist = jnp.maximum(state.max_dist, jnp.sqrt(total(sums, 0)).astype(state.max_dist.dtype))
-        sum_sq = state.sum_sq_norm_grads + total(sums, 1).astype(state.sum_sq_norm_grads.dtype)
+        sums = _engine.reduce("distance_norms", _engine.rows("distance_norms", lv.n, lv.dtype, wd=wd), streams, kernels=kernels)
+        named = _engine.sums_by_name("distance_norms", sums)
+        max_dist = jnp.maximum(state.max_dist, jnp.sqrt(jnp.sum(named.dd)).astype(state.max_dist.dtype))
+        sum_sq = state.sum_sq_norm_grads + jnp.sum(named.uu).astype(state.sum_sq_norm_grads.dtype)
         eta = max_dist / jnp.sqrt(sum_sq + eps)
         if kind == "learning_rate":
             eta = jnp.where(state.is_init_step, value, eta)
-        coeffs = _engine.rows(lv.n, lv.dtype, wd, -value_at(learning_rate, state.count) * eta)
+        coeffs = _engine.rows("scaled_sgd", lv.n, lv.dtype, wd=wd, scale=-value_at(learning_rate, state.count) * eta)
         (out,) = _engine.update("scaled_sgd", coeffs, streams[:2], kernels=kernels, delta=delta)
         new_state = DoGState(jnp.asarray(False), state.init_params, max_dist, sum_sq, optax.safe_increment(state.count))
         return lv.tree(out), new_state
@@ -151,11 +152,12 @@ def dowg(
         kernels = kernels_for(backend, "distance_norms", "scaled_sgd")
         wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
-        sums = _engine.reduce("distance_norms", _engine.rows(lv.n, lv.dtype, wd), streams, kernels=kernels)
-        r2 = jnp.maximum(state.estim_sq_dist, total(sums, 0).astype(state.estim_sq_dist.dtype))
-        weighted = r2 * total(sums, 1).astype(r2.dtype) + state.weighted_sq_norm_grads
+        sums = _engine.reduce("distance_norms", _engine.rows("distance_norms", lv.n, lv.dtype, wd=wd), streams, kernels=kernels)
+        named = _engine.sums_by_name("distance_norms", sums)
+        r2 = jnp.maximum(state.estim_sq_dist, jnp.sum(named.dd).astype(state.estim_sq_dist.dtype))
+        weighted = r2 * jnp.sum(named.uu).astype(r2.dtype) + state.weighted_sq_norm_grads
         eta = r2 / (jnp.sqrt(weighted) + eps)
-        coeffs = _engine.rows(lv.n, lv.dtype, wd, -value_at(learning_rate, state.count) * eta)
+        coeffs = _engine.rows("scaled_sgd", lv.n, lv.dtype, wd=wd, scale=-value_at(learning_rate, state.count) * eta)
         (out,) = _engine.update("scaled_sgd", coeffs, streams[:2], kernels=kernels, delta=delta)
         return lv.tree(out), DoWGState(state.init_params, weighted, r2, optax.safe_increment(state.count))
 

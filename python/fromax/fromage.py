@@ -104,7 +104,7 @@ def fromage(
         dtype = _engine.coeff_dtype(leaves)
         if not leaves:
             return FromageState(count, jnp.zeros([0], dtype))
-        sq = _engine.reduce("sum_sq", _engine.rows(len(leaves), dtype), [leaves], kernels=_ffi.use_kernels(backend), fold=False)
+        sq = _engine.reduce("sum_sq", _engine.rows("sum_sq", len(leaves), dtype), [leaves], kernels=_ffi.use_kernels(backend), fold=False)
         return FromageState(count, norm_from_squared(sq[:, 0]))
 
     def apply(grads: Any, state: FromageState, params: Any, delta: _engine.Output) -> tuple[Any, FromageState]:
@@ -124,13 +124,14 @@ def fromage(
         streams = [g_leaves, p_leaves]
         folding = None if delta else _prologue.active()
         if folding is not None:
-            out = _folded_step(folding, _engine.rows(n, dtype, lr, bound, norms), streams, kernels)
+            out = _folded_step(folding, _engine.rows("fromage", n, dtype, lr=lr, p_bound=bound, p0_norm=norms), streams, kernels)
         elif not delta:  # the fused step: one call per group, new params written over the old
-            _, (out,) = _engine.fused("fromage", _engine.rows(n, dtype, lr, bound, norms), streams, kernels=kernels)
+            _, (out,) = _engine.fused("fromage", _engine.rows("fromage", n, dtype, lr=lr, p_bound=bound, p0_norm=norms), streams, kernels=kernels)
         else:  # the optax contract: the sums on the kernel, the update in XLA (see fromax._engine)
-            sums = _engine.reduce("fromage_sums", _engine.rows(n, dtype), streams, kernels=kernels, fold=False)
-            a, b = fromage_coefficients(sums[:, 0], sums[:, 1], sums[:, 2], jnp.asarray(lr, dtype), bound, norms, delta=True)
-            (out,) = _engine.update("axpby", _engine.rows(n, dtype, a, b), streams, kernels=kernels, delta=_engine.Output.INCREMENT, fold=False)
+            sums = _engine.reduce("fromage_sums", _engine.rows("fromage_sums", n, dtype), streams, kernels=kernels, fold=False)
+            s = _engine.sums_by_name("fromage_sums", sums)
+            a, b = fromage_coefficients(s.pp, s.gg, s.pg, jnp.asarray(lr, dtype), bound, norms, delta=True)
+            (out,) = _engine.update("axpby", _engine.rows("axpby", n, dtype, a=a, b=b), streams, kernels=kernels, delta=_engine.Output.INCREMENT, fold=False)
         new_state = FromageState(optax.safe_increment(state.count), state.init_norms)
         return jax.tree_util.tree_unflatten(treedef, out), new_state
 
@@ -158,17 +159,18 @@ def _folded_step(folding: _prologue.Folding, coeffs: _engine.Coefficients, strea
     ``a W + b g' = (a + b d) W + (b s) g``: the same two passes as without a prologue, and the
     global norm of a folded clip_by_global_norm comes from the same sums."""
     n, dtype = coeffs.n, coeffs.dtype
-    sums = _engine.reduce("fromage_sums", _engine.rows(n, dtype), streams, kernels=kernels, fold=False)
+    sums = _engine.reduce("fromage_sums", _engine.rows("fromage_sums", n, dtype), streams, kernels=kernels, fold=False)
+    named = _engine.sums_by_name("fromage_sums", sums)
+    ww, gg, wg = named.pp, named.gg, named.pg
 
     def folded_sums(affine: _prologue.Affine) -> tuple[Array, Array, Array]:
         s, d = affine.linear()
-        ww, gg, wg = sums[:, 0], sums[:, 1], sums[:, 2]
         return ww, plus_nonzero(d, 2 * s * wg + d * ww, s * s * gg), plus_nonzero(d, ww, s * wg)
 
     affine = folding.affine(lambda a: jnp.sum(folded_sums(a)[1]))
     s, d = affine.linear()
-    lr, bound, norms = coeffs.columns
-    a, b = fromage_coefficients(*folded_sums(affine), jnp.asarray(lr, dtype), bound, norms, False)
-    rows = _engine.rows(n, dtype, plus_nonzero(d, b, a), b * s)
+    c = coeffs.named()
+    a, b = fromage_coefficients(*folded_sums(affine), jnp.asarray(c["lr"], dtype), c["p_bound"], c["p0_norm"], False)
+    rows = _engine.rows("axpby", n, dtype, a=plus_nonzero(d, b, a), b=b * s)
     (out,) = _engine.update("axpby", rows, streams, kernels=kernels, delta=_engine.Output.NEW, fold=False)
     return out

@@ -23,10 +23,10 @@ Array = jax.Array
 
 
 def _previous_direction_columns(b1, b2, eps, count, dtype):
-    """``(bc1, bc2, eps)`` of the step before this one; 1 before the first step (no direction yet:
-    the sums are then unused)."""
+    """``bc1``, ``bc2``, ``eps`` of the step before this one (the hypergradient sums' columns); 1
+    before the first step (no direction yet: the sums are then unused)."""
     first = count == 0
-    return (jnp.where(first, 1.0, 1 - power(b1, count)).astype(dtype), jnp.where(first, 1.0, 1 - power(b2, count)).astype(dtype), eps)
+    return {"bc1": jnp.where(first, 1.0, 1 - power(b1, count)).astype(dtype), "bc2": jnp.where(first, 1.0, 1 - power(b2, count)).astype(dtype), "eps": eps}
 
 
 class HypergradientAdamWState(NamedTuple):
@@ -88,16 +88,16 @@ def hypergradient_adamw(
         kernels = kernels_for(backend, "hypergradient_sums", "adamw")
         mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
         prev = _previous_direction_columns(b1, b2, eps, state.count, lv.dtype)
-        sums = _engine.reduce("hypergradient_sums", _engine.rows(lv.n, lv.dtype, *prev), [lv.g, mu, nu], kernels=kernels)
+        sums = _engine.reduce("hypergradient_sums", _engine.rows("hypergradient_sums", lv.n, lv.dtype, **prev), [lv.g, mu, nu], kernels=kernels)
         lr = state.learning_rate
-        h = jnp.sum(sums[:, 0]).astype(lr.dtype)
+        h = jnp.sum(_engine.sums_by_name("hypergradient_sums", sums).g_dprev).astype(lr.dtype)
         if log_scale:
             adapted = jnp.exp(jnp.clip(jnp.log(lr) + beta_hyper * h, jnp.log(lr_min), jnp.log(lr_max)))
         else:
             adapted = jnp.clip(lr + beta_hyper * h, lr_min, lr_max)
         lr = jnp.where(state.count >= 1, adapted, lr).astype(lr.dtype)
         count_inc = optax.safe_increment(state.count)
-        coeffs = _engine.rows(lv.n, lv.dtype, *adam_columns(b1, b2, eps, 0.0, count_inc, False), lr, weight_decay)
+        coeffs = _engine.rows("adamw", lv.n, lv.dtype, **adam_columns(b1, b2, eps, 0.0, count_inc, False), lr=lr, wd=weight_decay)
         out, mu, nu = _engine.update("adamw", coeffs, [lv.g, lv.p, mu, nu], kernels=kernels, delta=delta, after=sums)
         return lv.tree(out), HypergradientAdamWState(count_inc, lv.tree(mu), lv.tree(nu), lr)
 
@@ -232,9 +232,10 @@ def auto_hypergradient_adamw(
         ema = lv.flat(state.grad_ema, "grad_ema") if track_surprise else []
         prev = _previous_direction_columns(beta1, b2, eps, k, lv.dtype)
         streams = [lv.g, mu, nu] + ([ema] if track_surprise else [])
-        sums = _engine.reduce(reduce_name, _engine.rows(lv.n, lv.dtype, *prev), streams, kernels=kernels)
+        sums = _engine.reduce(reduce_name, _engine.rows(reduce_name, lv.n, lv.dtype, **prev), streams, kernels=kernels)
         dtype = state.learning_rate.dtype
-        g_dot_d, g_dot_m, g_sq = (jnp.sum(sums[:, i]).astype(dtype) for i in range(3))
+        named = _engine.sums_by_name(reduce_name, sums)
+        g_dot_d, g_dot_m, g_sq = (jnp.sum(x).astype(dtype) for x in (named.g_dprev, named.g_m, named.gg))
         warm = k >= warmup_steps
         active = warm & (state.prev_grad_sq > 1e-12)
         norm = jnp.where(active, state.prev_grad_sq, 1)
@@ -255,11 +256,11 @@ def auto_hypergradient_adamw(
             b1_sq = jnp.where(active, b1_sq_new, state.b1_sq)
 
         grad_var, surprise, surprise_avg, gain, steps = state.grad_var, state.surprise, state.surprise_avg, state.gain, state.surprise_steps
-        ema_cols = []
+        ema_cols = {}
         if track_surprise:
             first = steps == 0
             var_new = jnp.where(first, g_sq, surprise_gamma * grad_var + (1 - surprise_gamma) * g_sq)
-            error = jnp.where(first, g_sq, jnp.sum(sums[:, 3]).astype(dtype))
+            error = jnp.where(first, g_sq, jnp.sum(named.rr).astype(dtype))
             s_now = jnp.tanh(error / (var_new + 1e-12))
             avg_new = surprise_alpha * s_now + (1 - surprise_alpha) * surprise_avg
             grad_var = jnp.where(warm, var_new, grad_var)
@@ -269,11 +270,11 @@ def auto_hypergradient_adamw(
             # e' = ca e + cb g: unchanged before warm-up, g the first time, the EMA after.
             ca = jnp.where(warm & ~first, surprise_gamma, jnp.where(warm, 0.0, 1.0))
             cb = jnp.where(warm & ~first, 1 - surprise_gamma, jnp.where(warm, 1.0, 0.0))
-            ema_cols = [ca, cb]
+            ema_cols = {"e_decay": ca, "e_gain": cb}
             steps = jnp.where(warm, optax.safe_increment(steps), steps)
 
         count_inc = optax.safe_increment(k)
-        coeffs = _engine.rows(lv.n, lv.dtype, *adam_columns(beta1, b2, eps, 0.0, count_inc, False), lr, weight_decay, *ema_cols)
+        coeffs = _engine.rows(update_name, lv.n, lv.dtype, **adam_columns(beta1, b2, eps, 0.0, count_inc, False), lr=lr, wd=weight_decay, **ema_cols)
         out, mu, nu, *new_ema = _engine.update(update_name, coeffs, [lv.g, lv.p, mu, nu] + ([ema] if track_surprise else []), kernels=kernels, delta=delta, after=sums)
         t = lv.tree
         new_state = AutoHypergradientAdamWState(

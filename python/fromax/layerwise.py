@@ -71,13 +71,15 @@ def lars(
         wd = decay_vector(weight_decay, weight_decay_mask, params, lv.n, state.count)
         trust_mask = mask_vector(trust_ratio_mask, params, lv.n)
         if _engine.fuses(kernels, delta):  # one call: norms, trust ratio and update per tensor
-            coeffs = _engine.rows(lv.n, lv.dtype, wd, lr, trust_coefficient, eps, trust_mask, momentum, float(nesterov))
+            coeffs = _engine.rows("lars", lv.n, lv.dtype, wd=wd, lr=lr, trust_coefficient=trust_coefficient, eps=eps, trust_mask=trust_mask,
+                                  momentum=momentum, nesterov=float(nesterov))
             _, (out, trace) = _engine.fused("lars", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels)
             return lv.tree(out), LarsState(optax.safe_increment(state.count), lv.tree(trace))
-        sums = _engine.reduce("lars_norms", _engine.rows(lv.n, lv.dtype, wd), [lv.g, lv.p], kernels=kernels)
-        ratio = trust_ratio(sums[:, 0], sums[:, 1], trust_coefficient, eps)
+        sums = _engine.reduce("lars_norms", _engine.rows("lars_norms", lv.n, lv.dtype, wd=wd), [lv.g, lv.p], kernels=kernels)
+        named = _engine.sums_by_name("lars_norms", sums)
+        ratio = trust_ratio(named.pp, named.uu, trust_coefficient, eps)
         ratio = jnp.where(trust_mask > 0, ratio, 1)
-        coeffs = _engine.rows(lv.n, lv.dtype, wd, -lr * ratio, momentum, float(nesterov))
+        coeffs = _engine.rows("momentum", lv.n, lv.dtype, wd=wd, scale=-lr * ratio, decay=momentum, nesterov=float(nesterov))
         out, trace = _engine.update("momentum", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels, delta=delta)
         return lv.tree(out), LarsState(optax.safe_increment(state.count), lv.tree(trace))
 
@@ -147,14 +149,16 @@ def novograd(
         lr = value_at(learning_rate, state.count)
         streams = [lv.g, lv.p, lv.flat(state.mu, "mu")]
         if _engine.fuses(kernels, delta):  # one call: |g|^2, the moment and the update per tensor
-            coeffs = _engine.rows(lv.n, lv.dtype, nu_old_vec, first.astype(lv.dtype), b1, b2, 1 - b2, eps, eps_root, weight_decay, lr)
+            coeffs = _engine.rows("novograd_step", lv.n, lv.dtype, nu=nu_old_vec, first=first.astype(lv.dtype), b1=b1, b2=b2, one_minus_b2=1 - b2, eps=eps,
+                                  eps_root=eps_root, wd=weight_decay, lr=lr)
             sums, (out, mu) = _engine.fused("novograd_step", coeffs, streams, kernels=kernels)
-            nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, sums[:, 0])
+            nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, _engine.sums_by_name("novograd_step", sums).xx)
         else:
-            g_sq = _engine.reduce("grad_sq" if folding else "sum_sq", _engine.rows(lv.n, lv.dtype), streams[:2] if folding else streams[:1], kernels=kernels)[:, 0]
+            name = "grad_sq" if folding else "sum_sq"
+            g_sq = _engine.reduce(name, _engine.rows(name, lv.n, lv.dtype), streams[:2] if folding else streams[:1], kernels=kernels)[:, 0]
             nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, g_sq)
             den = jnp.sqrt(nu + eps_root) + eps
-            coeffs = _engine.rows(lv.n, lv.dtype, jnp.where(first, 0.0, b1), den, weight_decay, lr)
+            coeffs = _engine.rows("novograd", lv.n, lv.dtype, b1=jnp.where(first, 0.0, b1), den=den, wd=weight_decay, lr=lr)
             out, mu = _engine.update("novograd", coeffs, streams, kernels=kernels, delta=delta)
         nu_leaves = [nu[i].astype(x.dtype) for i, x in enumerate(nu_old)]
         return lv.tree(out), NovogradState(count_inc, lv.tree(mu), lv.tree(nu_leaves))

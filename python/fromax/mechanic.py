@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
-from fromax._optimizer_base import Leaves, base_update, kernels_for, scalar_dtype, total, transformation
+from fromax._optimizer_base import Leaves, base_update, kernels_for, scalar_dtype, transformation
 from fromax._eager import eager_jit
 from fromax._validate import check_nonnegative
 
@@ -92,9 +92,10 @@ def mechanize(
         in_xla = delta == _engine.Output.NEW
         base_updates, base_state = base_update(base, _engine.Output.INCREMENT if in_xla else delta)(grads, state.base_optimizer_state, params, **extra)
         x0 = lv.flat(state.x0, "x0")
-        sums = _engine.reduce("mechanic_sums", _engine.rows(lv.n, lv.dtype, 0.0), [lv.g, lv.p, x0], kernels=kernels)
+        sums = _engine.reduce("mechanic_sums", _engine.rows("mechanic_sums", lv.n, lv.dtype), [lv.g, lv.p, x0], kernels=kernels)
         dtype = state.s.dtype
-        gg, pp, gd, pd = (total(sums, k).astype(dtype) for k in range(4))
+        named = _engine.sums_by_name("mechanic_sums", sums)
+        gg, pp, gd, pd = (jnp.sum(x).astype(dtype) for x in (named.gg, named.pp, named.g_delta, named.p_delta))
         s_sum = jnp.sum(state.s)
         wd_scale = weight_decay * s_sum * jnp.sqrt(gg) / (jnp.sqrt(pp) + eps)
         h = (gd + wd_scale * pd) / (s_sum + eps)
@@ -103,7 +104,7 @@ def mechanize(
         v = betas**2 * state.v + h**2
         r = betas * state.r + jnp.clip(h, -state.m, state.m) * state.s
         s = (s_init / num_betas * m + jnp.maximum(0.0, r)) / (jnp.sqrt(v) + eps)
-        coeffs = _engine.rows(lv.n, lv.dtype, s_sum + eps, jnp.sum(s))
+        coeffs = _engine.rows("mechanic", lv.n, lv.dtype, s_old_eps=s_sum + eps, s_new=jnp.sum(s))
         (out,) = _engine.update("mechanic", coeffs, [lv.p, x0, lv.flat(base_updates, "base update")], kernels=kernels and not in_xla, delta=delta)
         new_state = MechanicState(base_state, optax.safe_increment(state.count), r, m, v, s, state.x0)
         return lv.tree(out), new_state

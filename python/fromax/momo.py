@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
-from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, power, scalar_dtype, total, transformation, value_at
+from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, power, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax._validate import check_beta, check_nonnegative
 
@@ -97,12 +97,13 @@ def momo(
         bt = jnp.where(state.count == 0, 0.0, beta).astype(state.barf.dtype)
         barf = bt * state.barf + (1 - bt) * jnp.asarray(value, state.barf.dtype)
         m = lv.flat(state.exp_avg, "exp_avg")
-        sums = _engine.reduce("momo_sums", _engine.rows(lv.n, lv.dtype, bt), [lv.g, lv.p, m], kernels=kernels)
-        gp, norm, iprod = (total(sums, k).astype(barf.dtype) for k in range(3))
+        sums = _engine.reduce("momo_sums", _engine.rows("momo_sums", lv.n, lv.dtype, bt=bt), [lv.g, lv.p, m], kernels=kernels)
+        named = _engine.sums_by_name("momo_sums", sums)
+        gp, norm, iprod = (jnp.sum(x).astype(barf.dtype) for x in (named.gp, named.mm, named.mp))
         gamma = bt * state.gamma + (1 - bt) * gp
         alpha = value_at(learning_rate, state.count)
         tau, cp, new_lb = _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, state.lb, lower_bound, adapt_lower_bound, 1.0)
-        coeffs = _engine.rows(lv.n, lv.dtype, bt, cp, tau)
+        coeffs = _engine.rows("momo", lv.n, lv.dtype, bt=bt, cp=cp, tau=tau)
         out, m = _engine.update("momo", coeffs, [lv.g, lv.p, m], kernels=kernels, delta=delta, after=sums)
         new_lb = state.lb if new_lb is None else new_lb.astype(state.lb.dtype)
         return lv.tree(out), MomoState(lv.tree(m), barf, gamma, new_lb, optax.safe_increment(state.count))
@@ -170,13 +171,14 @@ def momo_adam(
         barf = b1 * state.barf + (1 - b1) * jnp.asarray(value, dtype)
         bc2 = jnp.asarray(1 - power(b2, count_inc), dtype)
         m, v = lv.flat(state.exp_avg, "exp_avg"), lv.flat(state.exp_avg_sq, "exp_avg_sq")
-        sums = _engine.reduce("momo_adam_sums", _engine.rows(lv.n, lv.dtype, b1, b2, eps, bc2), [lv.g, lv.p, m, v], kernels=kernels)
-        norm, gp, iprod = (total(sums, k).astype(dtype) for k in range(3))
+        sums = _engine.reduce("momo_adam_sums", _engine.rows("momo_adam_sums", lv.n, lv.dtype, b1=b1, b2=b2, eps=eps, bc2=bc2), [lv.g, lv.p, m, v], kernels=kernels)
+        named = _engine.sums_by_name("momo_adam_sums", sums)
+        norm, gp, iprod = (jnp.sum(x).astype(dtype) for x in (named.mm_pre, named.gp, named.mp))
         gamma = b1 * state.gamma + (1 - b1) * gp
         alpha = value_at(learning_rate, state.count)
         bc1 = jnp.asarray(1 - power(b1, count_inc), dtype)
         tau, cp, new_lb = _polyak_step(barf, gamma, iprod, norm, alpha, weight_decay, state.lb, lower_bound, adapt_lower_bound, bc1)
-        coeffs = _engine.rows(lv.n, lv.dtype, b1, b2, eps, bc2, cp, tau)
+        coeffs = _engine.rows("momo_adam", lv.n, lv.dtype, b1=b1, b2=b2, eps=eps, bc2=bc2, cp=cp, tau=tau)
         out, m, v = _engine.update("momo_adam", coeffs, [lv.g, lv.p, m, v], kernels=kernels, delta=delta, after=sums)
         new_lb = state.lb if new_lb is None else new_lb.astype(dtype)
         return lv.tree(out), MomoAdamState(lv.tree(m), lv.tree(v), barf, gamma, new_lb, count_inc)

@@ -38,6 +38,6 @@ def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
     _, leaves, treedef = leaves_with_paths(tree, "tree")
     if not leaves:
         return tree
-    rows = _engine.rows(len(leaves), _engine.coeff_dtype(leaves))
+    rows = _engine.rows("sum_sq", len(leaves), _engine.coeff_dtype(leaves))
     sq = _engine.reduce("sum_sq", rows, [leaves], kernels=_ffi.use_kernels(backend), fold=False)[:, 0]
     return jax.tree_util.tree_unflatten(treedef, [norm_from_squared(sq[i]).astype(acc_dtype(x.dtype)) for i, x in enumerate(leaves)])

@@ -100,7 +100,7 @@ def schedule_free(
         lr = _lr_at(learning_rate, state.step_count, state.max_lr.dtype)
         max_lr, total, ck = _weights(state, lr, weight_lr_power)
         base_updates, base_state = base_update(base, delta)(grads, state.base_optimizer_state, params, **extra)
-        coeffs = _engine.rows(lv.n, lv.dtype, b1, ck)
+        coeffs = _engine.rows("schedule_free", lv.n, lv.dtype, b1=b1, ck=ck)
         streams = [lv.p, lv.flat(state.z, "z"), lv.flat(base_updates, "base update")]
         out, z = _engine.update("schedule_free", coeffs, streams, kernels=kernels_for(backend, "schedule_free"), delta=delta)
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, base_state, lv.tree(z))
@@ -151,7 +151,7 @@ def schedule_free_sgd(
         max_lr, total, ck = _weights(state, _lr_at(lr_fn, state.step_count, dtype), weight_lr_power)
         # The base optimizer's schedule counts its own steps from 0 (the optax chain's does too).
         base_lr = _lr_at(lr_fn, state.step_count - 1, dtype)
-        coeffs = _engine.rows(lv.n, lv.dtype, b1, ck, base_lr, 0.0 if weight_decay is None else weight_decay)
+        coeffs = _engine.rows("schedule_free_sgd", lv.n, lv.dtype, b1=b1, ck=ck, lr=base_lr, wd=0.0 if weight_decay is None else weight_decay)
         out, z = _engine.update("schedule_free_sgd", coeffs, [lv.g, lv.p, lv.flat(state.z, "z")], kernels=kernels_for(backend, "schedule_free_sgd"), delta=delta)
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, state.base_optimizer_state, lv.tree(z))
         return lv.tree(out), new_state
@@ -207,7 +207,7 @@ def schedule_free_adamw(
         max_lr, total, ck = _weights(state, _lr_at(lr_fn, state.step_count, dtype), weight_lr_power)
         base_lr = _lr_at(lr_fn, state.step_count - 1, dtype)
         bc2 = 1 - b2**state.step_count  # the base's own step count, incremented: equal to step_count
-        coeffs = _engine.rows(lv.n, lv.dtype, b1, ck, base_lr, weight_decay, b2, eps, bc2)
+        coeffs = _engine.rows("schedule_free_adamw", lv.n, lv.dtype, b1=b1, ck=ck, lr=base_lr, wd=weight_decay, b2=b2, eps=eps, bc2=bc2)
         streams = [lv.g, lv.p, lv.flat(state.z, "z"), lv.flat(state.base_optimizer_state.nu, "nu")]
         out, z, nu = _engine.update("schedule_free_adamw", coeffs, streams, kernels=kernels_for(backend, "schedule_free_adamw"), delta=delta)
         new_state = ScheduleFreeState(state.b1, total, optax.safe_increment(state.step_count), max_lr, ScheduleFreeAdamWBase(lv.tree(nu)), lv.tree(z))

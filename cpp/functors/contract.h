@@ -1,0 +1,101 @@
+// The functors' operand contract (python/fromax/functors.h, which Python reads too) as C++ types:
+// contract::<name> per entry, with its streams, sums, results and coefficient columns as named
+// indices (in::g, sum::pp, out::m, col::lr) and their counts (kIn, kSums, kOut, kCoeffs, kParam).
+// A functor derives from its entry and indexes by name; list.h checks each functor's entry.
+#pragma once
+
+#include "functors.h"
+
+namespace fromax::contract {
+
+// The number of names in a stringized list "(a, b, c)": "()" has none.
+constexpr int CountNames(const char* list) {
+  int commas = 0;
+  bool any = false;
+  for (const char* p = list; *p; ++p) {
+    if (*p == ',') ++commas;
+    if (*p != '(' && *p != ')' && *p != ' ' && *p != ',') any = true;
+  }
+  return any ? commas + 1 : 0;
+}
+
+constexpr bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// Name k of a stringized list, and whether two names are the same.
+constexpr const char* NameAt(const char* list, int k) {
+  const char* p = list;
+  while (*p && !IsNameChar(*p)) ++p;
+  for (; k > 0; --k) {
+    while (*p && *p != ',') ++p;
+    while (*p && !IsNameChar(*p)) ++p;
+  }
+  return p;
+}
+constexpr bool SameName(const char* a, const char* b) {
+  for (; IsNameChar(*a) || IsNameChar(*b); ++a, ++b)
+    if (*a != *b) return false;
+  return true;
+}
+
+// The index in `inputs` of the stream that result 0 of `results` replaces (-1: none).
+constexpr int ReplacedStream(const char* inputs, const char* results) {
+  for (int k = 0; k < CountNames(inputs); ++k)
+    if (SameName(NameAt(inputs, k), NameAt(results, 0))) return k;
+  return -1;
+}
+
+// Whether every result names an input stream.
+constexpr bool ResultsAreInputs(const char* inputs, const char* results) {
+  for (int j = 0; j < CountNames(results); ++j) {
+    bool found = false;
+    for (int k = 0; k < CountNames(inputs); ++k) found = found || SameName(NameAt(inputs, k), NameAt(results, j));
+    if (!found) return false;
+  }
+  return true;
+}
+
+#define FROMAX_UNPAREN(...) __VA_ARGS__
+#define FROMAX_STRINGIZE_(x) #x
+#define FROMAX_STRINGIZE(x) FROMAX_STRINGIZE_(x)
+#define FROMAX_NAMES(kind, list)           \
+  struct kind {                            \
+    enum Index : int { FROMAX_UNPAREN list }; \
+  };
+
+#define FROMAX_CONTRACT_REDUCE(name, F, inputs, sums, columns)                         \
+  struct name {                                                                          \
+    FROMAX_NAMES(in, inputs)                                                             \
+    FROMAX_NAMES(sum, sums)                                                              \
+    FROMAX_NAMES(col, columns)                                                           \
+    static constexpr const char *kInNames = #inputs, *kSumNames = #sums, *kColNames = #columns; \
+    static constexpr int kIn = CountNames(#inputs), kSums = CountNames(#sums), kCoeffs = CountNames(#columns); \
+  };
+
+#define FROMAX_CONTRACT_UPDATE(name, F, inputs, results, columns)                     \
+  struct name {                                                                          \
+    FROMAX_NAMES(in, inputs)                                                             \
+    FROMAX_NAMES(out, results)                                                           \
+    FROMAX_NAMES(col, columns)                                                           \
+    static constexpr const char *kInNames = #inputs, *kOutNames = #results, *kColNames = #columns; \
+    static constexpr int kIn = CountNames(#inputs), kOut = CountNames(#results), kCoeffs = CountNames(#columns); \
+    static constexpr int kParam = ReplacedStream(#inputs, #results);                     \
+    static_assert(kParam >= 0 && ResultsAreInputs(#inputs, #results),                   \
+                  #name ": every result must name the input stream it replaces");        \
+  };
+
+#define FROMAX_CONTRACT_FUSED(name, F, reduce, update, columns)                       \
+  struct name {                                                                          \
+    FROMAX_NAMES(col, columns)                                                           \
+    static constexpr const char* kColNames = #columns;                                   \
+    static constexpr int kCoeffs = CountNames(#columns);                                 \
+  };
+
+FROMAX_CONTRACT(FROMAX_CONTRACT_REDUCE, FROMAX_CONTRACT_UPDATE, FROMAX_CONTRACT_FUSED)
+
+// The gradient prologue's columns, after its functor's own.
+FROMAX_NAMES(prologue_col, FROMAX_PROLOGUE_COLUMNS)
+inline constexpr int kPrologueCols = CountNames(FROMAX_STRINGIZE(FROMAX_PROLOGUE_COLUMNS));
+
+}  // namespace fromax::contract
