@@ -95,6 +95,11 @@ class NovogradState(NamedTuple):
     nu: Any
 
 
+def _stack(nu: list, lv: Leaves) -> Array:
+    """The per-tensor second moments as one ``(n,)`` vector in the accumulator dtype."""
+    return jnp.stack([x.astype(lv.dtype) for x in nu]) if lv.n else jnp.zeros([0], lv.dtype)
+
+
 @eager_jit
 def novograd(
     learning_rate: optax.ScalarOrSchedule,
@@ -145,10 +150,10 @@ def novograd(
         # too: |g'|^2 of the gradient it makes.
         folding = _prologue.active() is not None
         nu_old = lv.flat(state.nu, "nu")
-        nu_old_vec = jnp.stack([x.astype(lv.dtype) for x in nu_old]) if lv.n else jnp.zeros([0], lv.dtype)
         lr = value_at(learning_rate, state.count)
         streams = [lv.g, lv.p, lv.flat(state.mu, "mu")]
         if _engine.fuses(kernels, delta):  # one call: |g|^2, the moment and the update per tensor
+            nu_old_vec = _stack(nu_old, lv)
             coeffs = _engine.rows("novograd_step", lv.n, lv.dtype, nu=nu_old_vec, first=first.astype(lv.dtype), b1=b1, b2=b2, one_minus_b2=1 - b2, eps=eps,
                                   eps_root=eps_root, wd=weight_decay, lr=lr)
             sums, (out, mu) = _engine.fused("novograd_step", coeffs, streams, kernels=kernels)
@@ -156,7 +161,7 @@ def novograd(
         else:
             name = "grad_sq" if folding else "sum_sq"
             g_sq = _engine.reduce(name, _engine.rows(name, lv.n, lv.dtype), streams[:2] if folding else streams[:1], kernels=kernels)[:, 0]
-            nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, g_sq)
+            nu = novograd_moment(_stack(nu_old, lv), first, b2, 1 - b2, g_sq)
             den = jnp.sqrt(nu + eps_root) + eps
             coeffs = _engine.rows("novograd", lv.n, lv.dtype, b1=jnp.where(first, 0.0, b1), den=den, wd=weight_decay, lr=lr)
             out, mu = _engine.update("novograd", coeffs, streams, kernels=kernels, delta=delta)
