@@ -2,9 +2,10 @@
 // C++ functors (cpp/functors/*.h), their CUDA build and their JAX math (python/fromax/_functors.py)
 // learn which streams, sums, results and coefficient columns a functor has, and in which order.
 // C++ includes this file (cpp/functors/contract.h turns each entry into named indices: in::g,
-// col::lr, ...); Python parses it at import (_functors.py reads these three macros, so keep their
-// shape: one entry per line, plain identifiers). It lives in the Python package so that a wheel
-// ships it next to the code that reads it.
+// col::lr, ...); Python parses it at import (fromax/_contract.py reads FROMAX_CONTRACT,
+// FROMAX_PROLOGUE_COLUMNS and FROMAX_PROLOGUE_TWINS, so keep their entries in the forms below, with
+// plain identifiers). It lives in the Python package so that a wheel ships it next to the code that
+// reads it; a kernel library built from another version of it is refused at import.
 //
 //   REDUCE(name, Functor, (inputs), (sums), (columns))     target fromax_<name>: per-tensor sums
 //   UPDATE(name, Functor, (inputs), (results), (columns))  target fromax_<name>: tensors out; each
