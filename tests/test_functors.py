@@ -177,6 +177,9 @@ def test_the_contract_parser_rejects_malformed_tables():
     bad_twin = good.replace("UPDATE(adamw_pre, AdamWPre, adamw)", "REDUCE(adamw_pre, AdamWPre, adamw)")
     with pytest.raises(RuntimeError, match="twin adamw_pre"):
         _contract.parse(bad_twin)
+    bad_fused = good.replace("(wd, lr, trust_coefficient, eps,", "(lr, wd, trust_coefficient, eps,")
+    with pytest.raises(RuntimeError, match="fused lars's columns must start with lars_norms's"):
+        _contract.parse(bad_fused)
     with pytest.raises(RuntimeError, match="not a name"):
         _contract.parse(good.replace("(lr, p_bound, p0_norm)", "(lr, p_bound, 0)"))
 

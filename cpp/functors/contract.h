@@ -46,6 +46,14 @@ constexpr int ReplacedStream(const char* inputs, const char* results) {
   return -1;
 }
 
+// Whether list `a` starts with the names of list `b` (a fused row hands its reduce its first columns).
+constexpr bool StartsWith(const char* a, const char* b) {
+  if (CountNames(b) > CountNames(a)) return false;
+  for (int k = 0; k < CountNames(b); ++k)
+    if (!SameName(NameAt(a, k), NameAt(b, k))) return false;
+  return true;
+}
+
 // Whether every result names an input stream.
 constexpr bool ResultsAreInputs(const char* inputs, const char* results) {
   for (int j = 0; j < CountNames(results); ++j) {
@@ -64,25 +72,29 @@ constexpr bool ResultsAreInputs(const char* inputs, const char* results) {
     enum Index : int { FROMAX_UNPAREN list }; \
   };
 
-#define FROMAX_CONTRACT_REDUCE(name, F, inputs, sums, columns)                         \
-  struct name {                                                                          \
-    FROMAX_NAMES(in, inputs)                                                             \
-    FROMAX_NAMES(sum, sums)                                                              \
-    FROMAX_NAMES(col, columns)                                                           \
-    static constexpr const char *kInNames = #inputs, *kSumNames = #sums, *kColNames = #columns; \
-    static constexpr int kIn = CountNames(#inputs), kSums = CountNames(#sums), kCoeffs = CountNames(#columns); \
+// What a reduce and an update entry share: inputs, one more list (sums or results), columns.
+#define FROMAX_CONTRACT_LISTS(inputs, kind, outputs, columns)                          \
+  FROMAX_NAMES(in, inputs)                                                              \
+  FROMAX_NAMES(kind, outputs)                                                           \
+  FROMAX_NAMES(col, columns)                                                            \
+  static constexpr const char *kInNames = #inputs, *kColNames = #columns;               \
+  static constexpr int kIn = CountNames(#inputs), kCoeffs = CountNames(#columns);
+
+#define FROMAX_CONTRACT_REDUCE(name, F, inputs, sums, columns)                       \
+  struct name {                                                                        \
+    FROMAX_CONTRACT_LISTS(inputs, sum, sums, columns)                                  \
+    static constexpr const char* kSumNames = #sums;                                    \
+    static constexpr int kSums = CountNames(#sums);                                    \
   };
 
-#define FROMAX_CONTRACT_UPDATE(name, F, inputs, results, columns)                     \
-  struct name {                                                                          \
-    FROMAX_NAMES(in, inputs)                                                             \
-    FROMAX_NAMES(out, results)                                                           \
-    FROMAX_NAMES(col, columns)                                                           \
-    static constexpr const char *kInNames = #inputs, *kOutNames = #results, *kColNames = #columns; \
-    static constexpr int kIn = CountNames(#inputs), kOut = CountNames(#results), kCoeffs = CountNames(#columns); \
-    static constexpr int kParam = ReplacedStream(#inputs, #results);                     \
-    static_assert(kParam >= 0 && ResultsAreInputs(#inputs, #results),                   \
-                  #name ": every result must name the input stream it replaces");        \
+#define FROMAX_CONTRACT_UPDATE(name, F, inputs, results, columns)                    \
+  struct name {                                                                        \
+    FROMAX_CONTRACT_LISTS(inputs, out, results, columns)                               \
+    static constexpr const char* kOutNames = #results;                                 \
+    static constexpr int kOut = CountNames(#results);                                  \
+    static constexpr int kParam = ReplacedStream(#inputs, #results);                   \
+    static_assert(kParam >= 0 && ResultsAreInputs(#inputs, #results),                 \
+                  #name ": every result must name the input stream it replaces");      \
   };
 
 #define FROMAX_CONTRACT_FUSED(name, F, reduce, update, columns)                       \

@@ -55,7 +55,10 @@ namespace fromax::functors {
 #define FROMAX_CHECK_FUSED(name, F, reduce, update, columns)                                                 \
   FROMAX_CHECK_ENTRY(name, F)                                                                                   \
   static_assert(std::is_base_of_v<contract::reduce, F::Reduce> && std::is_base_of_v<contract::update, F::Update>, \
-                #F "'s Reduce and Update must implement contract::" #reduce " and contract::" #update);
+                #F "'s Reduce and Update must implement contract::" #reduce " and contract::" #update);                \
+  static_assert(contract::StartsWith(#columns, contract::reduce::kColNames) &&                                     \
+                    contract::reduce::kIn <= contract::update::kIn,                                                \
+                #name "'s columns must start with " #reduce "'s, which may read no more streams than " #update "'s");
 #define FROMAX_CHECK_TWIN(name, F, base) FROMAX_CHECK_ENTRY(base, F)
 FROMAX_CONTRACT(FROMAX_CHECK_ENTRY, FROMAX_CHECK_ENTRY, FROMAX_CHECK_FUSED)
 FROMAX_PROLOGUE_TWINS(FROMAX_CHECK_TWIN, FROMAX_CHECK_TWIN)

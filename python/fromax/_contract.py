@@ -94,8 +94,14 @@ def parse(text: str) -> tuple[dict[str, Entry], tuple[str, ...]]:
     for entry in table.values():
         if entry.kind == "update" and not (entry.outputs and set(entry.outputs) <= set(entry.inputs)):
             raise RuntimeError(f"fromax: {PATH.name}: each result of {entry.name} must name the input stream it replaces")
-        if entry.kind == "fused" and (table[entry.parts[0]].kind, table[entry.parts[1]].kind) != ("reduce", "update"):
-            raise RuntimeError(f"fromax: {PATH.name}: fused {entry.name} must name a reduce and an update")
+        if entry.kind == "fused":
+            r, u = (table[part] for part in entry.parts)
+            if (r.kind, u.kind) != ("reduce", "update"):
+                raise RuntimeError(f"fromax: {PATH.name}: fused {entry.name} must name a reduce and an update")
+            # One call hands the reduce the update's first streams and the fused row's first columns.
+            if len(r.inputs) > len(u.inputs) or entry.columns[: len(r.columns)] != r.columns:
+                raise RuntimeError(f"fromax: {PATH.name}: fused {entry.name}'s columns must start with {r.name}'s, "
+                                   f"and {r.name} may read no more streams than {u.name}")
     return table, prologue
 
 

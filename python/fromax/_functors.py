@@ -54,9 +54,6 @@ class Named:
     def __getitem__(self, k):
         return self._values[k]
 
-    def __len__(self) -> int:
-        return len(self._values)
-
 
 @dataclasses.dataclass(frozen=True)
 class Functor:
@@ -133,11 +130,8 @@ def _register(kind: str, name: str, absolute: bool = False):
         raise RuntimeError(f"fromax: {name} is not a {kind} functor of functors.h")
 
     def register(math):
-        if kind == "fused":
-            r, u = (FUNCTORS[part] for part in entry.parts)
-            if r.n_in > u.n_in:  # the kernel's reduce reads the update's first streams
-                raise RuntimeError(f"fromax: {name}: its reduce reads more streams than its update")
-            FUNCTORS[name] = Functor(entry, math, parts=(r, u))
+        if kind == "fused":  # its parts' fit is checked by _contract.parse
+            FUNCTORS[name] = Functor(entry, math, parts=tuple(FUNCTORS[part] for part in entry.parts))
         else:
             FUNCTORS[name] = Functor(entry, math, absolute=absolute)
         return FUNCTORS[name]
