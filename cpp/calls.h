@@ -12,9 +12,10 @@ namespace fromax {
 inline bool IsAcc(ffi::DataType d) { return d == ffi::DataType::F32 || d == ffi::DataType::F64; }
 
 // The compile-time guard of every target that writes results over its operands (every update
-// and fused target): operand 0 repeated as operand 1, and a result 0 that XLA aliases to
-// operand 0 and the kernel never writes. It exists only to keep XLA's fusion pass from an
-// O(aliases x operands) walk per gradient (python/fromax/_primitives.py, _lower, says how).
+// and fused target): one small array passed as operands 0 and 1, before the coefficients, and a
+// result 0 that XLA aliases to operand 0 and the kernel never writes. It keeps XLA's fusion pass
+// from an O(aliases x operands) walk per gradient, and on the CPU it carries the call's cost hint
+// (python/fromax/_primitives.py, _lower and _guard, say how).
 using CompileGuard = ffi::AnyBuffer;
 using CompileGuardResult = ffi::Result<ffi::AnyBuffer>;
 

@@ -44,7 +44,7 @@ ffi::Error ReduceImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, ffi::Remainin
 }
 
 template <class F>
-ffi::Error UpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard, ffi::RemainingArgs args,
+ffi::Error UpdateImpl(ffi::ThreadPool pool, CompileGuard, CompileGuard, ffi::AnyBuffer coeffs, ffi::RemainingArgs args,
                       CompileGuardResult, ffi::RemainingRets rets, int64_t segments, int64_t delta) {
   StreamTable tb;
   if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, F::kIn, &rets, F::kOut, segments, &tb); e.failure()) return e;
@@ -57,7 +57,7 @@ ffi::Error UpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard,
 
 // A per-tensor fused functor: an update's operands and results, and the tensors' sums first.
 template <class F>
-ffi::Error FusedImpl(ffi::ThreadPool pool, ffi::AnyBuffer coeffs, CompileGuard, ffi::RemainingArgs args,
+ffi::Error FusedImpl(ffi::ThreadPool pool, CompileGuard, CompileGuard, ffi::AnyBuffer coeffs, ffi::RemainingArgs args,
                      CompileGuardResult, ffi::Result<ffi::AnyBuffer> sums, ffi::RemainingRets rets, int64_t segments,
                      int64_t delta) {
   using U = typename F::Update;
@@ -85,10 +85,10 @@ namespace ffi = xla::ffi;
                                     .RemainingArgs()                                                \
                                     .Ret<ffi::AnyBuffer>()                                          \
                                     .Attr<int64_t>("segments"));
-// Update and fused targets: the coefficients, the compile guard and the streams in; the guard,
+// Update and fused targets: the compile guard (twice), the coefficients and the streams in; the guard,
 // (fused only: SUMS, the per-tensor sums) and the results out.
 #define FROMAX_BIND_IN_PLACE(SUMS) \
-  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().Arg<fromax::CompileGuard>().RemainingArgs() \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<fromax::CompileGuard>().Arg<fromax::CompileGuard>().Arg<ffi::AnyBuffer>().RemainingArgs() \
       .Ret<ffi::AnyBuffer>() SUMS.RemainingRets().Attr<int64_t>("segments").Attr<int64_t>("delta")
 #define FROMAX_DEFINE_UPDATE(name, F, ...) \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cpu, fromax::UpdateImpl<fromax::functors::F>, FROMAX_BIND_IN_PLACE());

@@ -8,9 +8,14 @@
 //   fromax_family_finalize  one thread per tensor: its chunk partials added in chunk order (f64)
 //   fromax_family_update    grid-stride over chunks: every element's results, written over (or
 //                           beside) its streams; an element reads all its streams before writing
-//   fromax_family_finish    (per-tensor fused functors) one thread per tensor: its chunk partials
-//                           added in chunk order, then the functor's Finish turns them into the
-//                           tensor's update row; a fused call is reduce, finish, update launches
+//   fromax_family_fused     (per-tensor fused functors) one block per tensor of one chunk: its
+//                           sums, its Finish (thread 0, into shared memory) and its update, the
+//                           tensor read twice by the same block while it is in L1/L2
+//   fromax_family_finish    (fused, tensors of several chunks) one thread per tensor: its chunk
+//                           partials added in chunk order, then Finish; such tensors take reduce,
+//                           finish and update launches
+// A tensor's sums have the same bits whichever kernel computes them: the same groups per thread,
+// the same tree, and one chunk's total is its tensor's total.
 #pragma once
 
 #include <cstdint>
@@ -49,144 +54,200 @@ struct StreamEntry {
 };
 
 // ---- reading a chunk --------------------------------------------------------------------------
-// An entry whose streams share one storage type T (the common case: f32, bf16 or f16 parameters
-// with state of the same type) is read in groups of kWidth<T> = 16 bytes of consecutive elements
-// per thread (group v of a chunk to thread v % blockDim.x), with one 16-byte load or store per
-// stream where the group is whole and the entry aligned, element by element otherwise: the dtype
-// dispatch happens once per chunk. The groups, and so the order in which a thread accumulates its
-// sums, depend only on T, never on the alignment. Other entries (streams of mixed types) are read
-// one element per thread, converting each stream by its type.
-template <class T>
-inline constexpr int kWidth = int(16 / sizeof(T));
+// A chunk is read in groups of kGroup consecutive elements, group v to thread v % blockDim.x, for
+// every storage type: the order in which a thread accumulates its sums depends on nothing but the
+// tensor's length. A group is kGroup * sizeof(T) bytes, a multiple of 16 for every type: where the
+// group is whole and the entry's pointers aligned (a chunk starts at a multiple of kGroup, so the
+// group does too), each stream moves with 16-byte loads and stores; the chunk's short last group
+// element by element.
+//
+// The storage type is dispatched out of the element loop: an entry whose streams share one type T
+// (the common case: f32, bf16 or f16 parameters with state of the same type) once per chunk
+// (Uniform<T>); an entry of mixed types (bf16 parameters with f32 moments) once per stream per
+// group (Mixed), its groups read as above.
+inline constexpr int kGroup = 8;
 
 template <class Acc, class T>
 __device__ __forceinline__ void LoadGroup(const void* base, int64_t i0, int count, bool vector, Acc* dst) {
   const T* p = static_cast<const T*>(base) + i0;
-  if (vector && count == kWidth<T>) {
-    T v[kWidth<T>];
-    const uint4 raw = *reinterpret_cast<const uint4*>(p);
-    memcpy(v, &raw, sizeof raw);
+  if (vector && count == kGroup) {
+    constexpr int kVectors = kGroup * sizeof(T) / 16;
+    T v[kGroup];
 #pragma unroll
-    for (int l = 0; l < kWidth<T>; ++l) dst[l] = Load<Acc>(v[l]);
-  } else {
-    for (int l = 0; l < count; ++l) dst[l] = Load<Acc>(p[l]);
+    for (int w = 0; w < kVectors; ++w) {
+      const uint4 raw = reinterpret_cast<const uint4*>(p)[w];
+      memcpy(reinterpret_cast<char*>(v) + 16 * w, &raw, sizeof raw);
+    }
+#pragma unroll
+    for (int l = 0; l < kGroup; ++l) dst[l] = Load<Acc>(v[l]);
+  } else {  // unrolled with a guard, not a loop to count: dst stays in registers
+#pragma unroll
+    for (int l = 0; l < kGroup; ++l)
+      if (l < count) dst[l] = Load<Acc>(p[l]);
   }
 }
 
 template <class Acc, class T>
 __device__ __forceinline__ void StoreGroup(void* base, int64_t i0, int count, bool vector, const Acc* src) {
   T* p = static_cast<T*>(base) + i0;
-  if (vector && count == kWidth<T>) {
-    T v[kWidth<T>];
+  if (vector && count == kGroup) {
+    constexpr int kVectors = kGroup * sizeof(T) / 16;
+    T v[kGroup];
 #pragma unroll
-    for (int l = 0; l < kWidth<T>; ++l) v[l] = Store<T>(src[l]);
-    uint4 raw;
-    memcpy(&raw, v, sizeof raw);
-    *reinterpret_cast<uint4*>(p) = raw;
+    for (int l = 0; l < kGroup; ++l) v[l] = Store<T>(src[l]);
+#pragma unroll
+    for (int w = 0; w < kVectors; ++w) {
+      uint4 raw;
+      memcpy(&raw, reinterpret_cast<const char*>(v) + 16 * w, sizeof raw);
+      reinterpret_cast<uint4*>(p)[w] = raw;
+    }
   } else {
-    for (int l = 0; l < count; ++l) p[l] = Store<T>(src[l]);
-  }
-}
-
-// Calls fn(i0, count) for each group of [begin, end) this thread owns (count < kWidth<T> only for
-// the chunk's last group); LoadStreams loads the first kIn streams of group i0 into xs.
-template <class T, class Fn>
-__device__ __forceinline__ void ForEachGroup(int64_t begin, int64_t end, const Fn& fn) {
-  constexpr int kW = kWidth<T>;
-  const int64_t groups = (end - begin + kW - 1) / kW;
-  for (int64_t v = threadIdx.x; v < groups; v += blockDim.x) {
-    const int64_t i0 = begin + v * kW;
-    fn(i0, end - i0 < kW ? int(end - i0) : kW);
-  }
-}
-
-template <int kIn, class Acc, class T, class Entry>
-__device__ __forceinline__ void LoadStreams(const Entry& e, int64_t i0, int count, Acc (*xs)[kWidth<T>]) {
 #pragma unroll
-  for (int k = 0; k < kIn; ++k) LoadGroup<Acc, T>(e.in[k], i0, count, e.aligned, xs[k]);
+    for (int l = 0; l < kGroup; ++l)
+      if (l < count) p[l] = Store<T>(src[l]);
+  }
 }
 
-// Calls fn(Tag<T>) if the entry's streams share a storage type T of this accumulator group (f64
-// for Acc = double; f32, bf16, f16 for float) and returns true; false for mixed types.
+// Every stream of the entry stored as T: the type was dispatched once, for the chunk.
+template <class T>
+struct Uniform {
+  template <class Acc>
+  static __device__ __forceinline__ void Read(const void* base, int32_t, int64_t i0, int count, bool vector, Acc* dst) {
+    LoadGroup<Acc, T>(base, i0, count, vector, dst);
+  }
+  template <class Acc>
+  static __device__ __forceinline__ void Write(void* base, int32_t, int64_t i0, int count, bool vector, const Acc* src) {
+    StoreGroup<Acc, T>(base, i0, count, vector, src);
+  }
+};
+
+// Streams of several types: each stream's type dispatched once per group.
+struct Mixed {
+  template <class Acc>
+  static __device__ __forceinline__ void Read(const void* base, int32_t dtype, int64_t i0, int count, bool vector,
+                                              Acc* dst) {
+    VisitType(dtype, [&](auto tag) { LoadGroup<Acc, typename decltype(tag)::type>(base, i0, count, vector, dst); });
+  }
+  template <class Acc>
+  static __device__ __forceinline__ void Write(void* base, int32_t dtype, int64_t i0, int count, bool vector,
+                                               const Acc* src) {
+    VisitType(dtype, [&](auto tag) { StoreGroup<Acc, typename decltype(tag)::type>(base, i0, count, vector, src); });
+  }
+};
+
+// Calls fn(Uniform<T>{}) if the entry's streams share a storage type T of this accumulator group
+// (f64 for Acc = double; f32, bf16, f16 for float), fn(Mixed{}) otherwise.
 template <class Acc, class Fn>
-__device__ __forceinline__ bool VisitUniform(int32_t uniform, const Fn& fn) {
+__device__ __forceinline__ void WithLayout(int32_t uniform, const Fn& fn) {
   using xla::ffi::DataType;
   if constexpr (sizeof(Acc) == sizeof(double)) {
-    if (uniform == int32_t(DataType::F64)) return fn(Tag<double>{}), true;
+    if (uniform == int32_t(DataType::F64)) return fn(Uniform<double>{});
   } else {
-    if (uniform == int32_t(DataType::F32)) return fn(Tag<float>{}), true;
-    if (uniform == int32_t(DataType::BF16)) return fn(Tag<__nv_bfloat16>{}), true;
-    if (uniform == int32_t(DataType::F16)) return fn(Tag<__half>{}), true;
+    if (uniform == int32_t(DataType::F32)) return fn(Uniform<float>{});
+    if (uniform == int32_t(DataType::BF16)) return fn(Uniform<__nv_bfloat16>{});
+    if (uniform == int32_t(DataType::F16)) return fn(Uniform<__half>{});
   }
-  return false;
+  fn(Mixed{});
 }
 
-template <class Acc>
-__device__ __forceinline__ Acc LoadElement(const void* base, int32_t dtype, int64_t i) {
-  Acc v;
-  VisitType(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    v = Load<Acc>(static_cast<const T*>(base)[i]);
+// Calls fn(i0, count) for each group of [begin, end) this thread owns (count < kGroup only for the
+// range's last group).
+template <class Fn>
+__device__ __forceinline__ void ForEachGroup(int64_t begin, int64_t end, const Fn& fn) {
+  const int64_t groups = (end - begin + kGroup - 1) / kGroup;
+  for (int64_t v = threadIdx.x; v < groups; v += blockDim.x) {
+    const int64_t i0 = begin + v * kGroup;
+    fn(i0, end - i0 < kGroup ? int(end - i0) : kGroup);
+  }
+}
+
+// ---- one chunk's work, shared by the kernels ----------------------------------------------------
+// F::Reduce's sums over [begin, end) of entry e (row: its coefficients), in total[] of every thread.
+template <class F, class Acc, class Entry>
+__device__ __forceinline__ void ChunkSums(const Entry& e, int64_t begin, int64_t end, const Acc* row, double* shared,
+                                          double* total) {
+  Acc acc[F::kSums];
+#pragma unroll
+  for (int r = 0; r < F::kSums; ++r) acc[r] = Acc(0);
+  WithLayout<Acc>(e.uniform, [&](auto layout) {
+    using L = decltype(layout);
+    ForEachGroup(begin, end, [&](int64_t i0, int count) {
+      Acc xs[F::kIn][kGroup];
+#pragma unroll
+      for (int k = 0; k < F::kIn; ++k) L::Read(e.in[k], e.in_type[k], i0, count, e.aligned, xs[k]);
+#pragma unroll
+      for (int l = 0; l < kGroup; ++l) {
+        if (l < count) {  // a short group's missing elements are not summed
+          Acc x[F::kIn], s[F::kSums];
+#pragma unroll
+          for (int k = 0; k < F::kIn; ++k) x[k] = xs[k][l];
+          F::Reduce(row, x, s);
+#pragma unroll
+          for (int r = 0; r < F::kSums; ++r) acc[r] += s[r];
+        }
+      }
+    });
   });
-  return v;
+#pragma unroll
+  for (int r = 0; r < F::kSums; ++r) total[r] = BlockSum(double(acc[r]), shared);
 }
 
-template <class Acc>
-__device__ __forceinline__ void StoreElement(void* base, int32_t dtype, int64_t i, Acc v) {
-  VisitType(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    static_cast<T*>(base)[i] = Store<T>(v);
+// F::Update's results over [begin, end) of entry e. Result 0 is the increment (kDelta) or, for the
+// fused step, the parameter p + increment. Every stream of a group is read before any result is
+// written: a result may be written over its own stream (aliased), and no other thread touches
+// these elements.
+template <class F, class Acc, bool kDelta, class Entry>
+__device__ __forceinline__ void ChunkUpdate(const Entry& e, int64_t begin, int64_t end, const Acc* row) {
+  WithLayout<Acc>(e.uniform, [&](auto layout) {
+    using L = decltype(layout);
+    ForEachGroup(begin, end, [&](int64_t i0, int count) {
+      Acc xs[F::kIn][kGroup], ys[F::kOut][kGroup];
+#pragma unroll
+      for (int k = 0; k < F::kIn; ++k) L::Read(e.in[k], e.in_type[k], i0, count, e.aligned, xs[k]);
+#pragma unroll
+      for (int l = 0; l < kGroup; ++l) {
+        if (l < count) {  // a short group's missing elements are neither read nor written
+          Acc x[F::kIn], y[F::kOut];
+#pragma unroll
+          for (int k = 0; k < F::kIn; ++k) x[k] = xs[k][l];
+          F::Update(row, x, y);
+          if constexpr (!kDelta && !functors::IsAbsolute<F>::value) y[0] += x[F::kParam];
+#pragma unroll
+          for (int j = 0; j < F::kOut; ++j) ys[j][l] = y[j];
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < F::kOut; ++j) L::Write(e.out[j], e.out_type[j], i0, count, e.aligned, ys[j]);
+    });
   });
 }
 
+// The element range [begin, end) of chunk `ref`.
+template <class Entry>
+__device__ __forceinline__ void ChunkRange(const Entry& e, const ChunkRef& ref, int64_t* begin, int64_t* end) {
+  *begin = int64_t(ref.index) * kChunk;
+  *end = *begin + kChunk < e.length ? *begin + kChunk : e.length;
+}
+
+// ---- kernels ------------------------------------------------------------------------------------
 // Entry: the call's table (a fused call's has its update's streams; F reads the first F::kIn).
 // coeffs: F::kCoeffs per entry, or (a fused call) the leading columns of a wider row of `stride`.
+// Chunks [first, num_chunks) of the list; partials: kSums doubles per chunk of the whole list.
 template <class F, class Acc, class Entry>
 __global__ void __launch_bounds__(kThreads)
-    fromax_family_reduce(const Entry* entries, const ChunkRef* chunks, int64_t num_chunks, const Acc* coeffs,
-                         int stride, double* partials) {
+    fromax_family_reduce(const Entry* entries, const ChunkRef* chunks, int64_t first, int64_t num_chunks,
+                         const Acc* coeffs, int stride, double* partials) {
   __shared__ double shared[kThreads];
-  for (int64_t c = blockIdx.x; c < num_chunks; c += gridDim.x) {
+  for (int64_t c = first + blockIdx.x; c < num_chunks; c += gridDim.x) {
     const ChunkRef ref = chunks[c];
     const Entry& e = entries[ref.entry];
-    const Acc* row = coeffs + int64_t(ref.entry) * stride;
-    const int64_t begin = int64_t(ref.index) * kChunk;
-    const int64_t end = begin + kChunk < e.length ? begin + kChunk : e.length;
-    Acc acc[F::kSums];
+    int64_t begin, end;
+    ChunkRange(e, ref, &begin, &end);
+    double total[F::kSums];
+    ChunkSums<F, Acc>(e, begin, end, coeffs + int64_t(ref.entry) * stride, shared, total);
+    if (threadIdx.x == 0) {
 #pragma unroll
-    for (int r = 0; r < F::kSums; ++r) acc[r] = Acc(0);
-    const bool uniform = VisitUniform<Acc>(e.uniform, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      ForEachGroup<T>(begin, end, [&](int64_t i0, int count) {
-        Acc xs[F::kIn][kWidth<T>];
-        LoadStreams<F::kIn, Acc, T>(e, i0, count, xs);
-#pragma unroll
-        for (int l = 0; l < kWidth<T>; ++l) {
-          if (l < count) {  // a short group's missing elements are not summed
-            Acc x[F::kIn], s[F::kSums];
-#pragma unroll
-            for (int k = 0; k < F::kIn; ++k) x[k] = xs[k][l];
-            F::Reduce(row, x, s);
-#pragma unroll
-            for (int r = 0; r < F::kSums; ++r) acc[r] += s[r];
-          }
-        }
-      });
-    });
-    if (!uniform) {
-      for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-        Acc x[F::kIn], s[F::kSums];
-#pragma unroll
-        for (int k = 0; k < F::kIn; ++k) x[k] = LoadElement<Acc>(e.in[k], e.in_type[k], i);
-        F::Reduce(row, x, s);
-#pragma unroll
-        for (int r = 0; r < F::kSums; ++r) acc[r] += s[r];
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < F::kSums; ++r) {
-      const double total = BlockSum(double(acc[r]), shared);
-      if (threadIdx.x == 0) partials[c * F::kSums + r] = total;
+      for (int r = 0; r < F::kSums; ++r) partials[c * F::kSums + r] = total[r];
     }
   }
 }
@@ -213,64 +274,60 @@ __global__ void fromax_family_finalize(const Entry* entries, int64_t num_entries
   TensorSums<F::kSums>(entries[t], partials, sums + t * F::kSums);
 }
 
-// A fused functor F: each tensor's sums of F::Reduce (written to sums: (entries, kSums)), turned by
-// F::Finish into its row of F::Update's coefficients (rows: (entries, F::Update::kCoeffs)).
+// Chunks [first, num_chunks): F's results.
+template <class F, class Acc, bool kDelta, class Entry>
+__global__ void __launch_bounds__(kThreads)
+    fromax_family_update(const Entry* entries, const ChunkRef* chunks, int64_t first, int64_t num_chunks,
+                         const Acc* coeffs) {
+  for (int64_t c = first + blockIdx.x; c < num_chunks; c += gridDim.x) {
+    const ChunkRef ref = chunks[c];
+    const Entry& e = entries[ref.entry];
+    int64_t begin, end;
+    ChunkRange(e, ref, &begin, &end);
+    ChunkUpdate<F, Acc, kDelta>(e, begin, end, coeffs + int64_t(ref.entry) * F::kCoeffs);
+  }
+}
+
+// A per-tensor fused functor F over the tensors of one chunk (chunks [0, num_chunks) of the list,
+// one per tensor): a block sums its tensor (written to sums: (entries, kSums)), thread 0 turns the
+// sums into the update's row in shared memory, and the block updates the tensor.
+template <class F, class Acc, bool kDelta, class Entry>
+__global__ void __launch_bounds__(kThreads)
+    fromax_family_fused(const Entry* entries, const ChunkRef* chunks, int64_t num_chunks, const Acc* coeffs,
+                        Acc* sums) {
+  using R = typename F::Reduce;
+  using U = typename F::Update;
+  __shared__ double shared[kThreads];
+  __shared__ Acc row[U::kCoeffs];
+  for (int64_t c = blockIdx.x; c < num_chunks; c += gridDim.x) {
+    const int64_t t = chunks[c].entry;
+    const Entry& e = entries[t];
+    const Acc* params = coeffs + t * F::kCoeffs;
+    double total[R::kSums];
+    ChunkSums<R, Acc>(e, 0, e.length, params, shared, total);
+    if (threadIdx.x == 0) {
+      Acc* s = sums + t * R::kSums;
+#pragma unroll
+      for (int r = 0; r < R::kSums; ++r) s[r] = Acc(total[r]);
+      F::Finish(params, s, row);
+    }
+    __syncthreads();
+    ChunkUpdate<U, Acc, kDelta>(e, 0, e.length, row);
+    __syncthreads();  // the next tensor's Finish overwrites row
+  }
+}
+
+// A fused functor F over the tensors of several chunks or none (fromax_family_fused took the
+// others): each tensor's sums of F::Reduce (written to sums: (entries, kSums)), turned by F::Finish
+// into its row of F::Update's coefficients (rows: (entries, F::Update::kCoeffs)).
 template <class F, class Acc, class Entry>
 __global__ void fromax_family_finish(const Entry* entries, int64_t num_entries, const double* partials,
                                      const Acc* coeffs, Acc* sums, Acc* rows) {
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= num_entries) return;
+  if (t >= num_entries || entries[t].num_chunks == 1) return;
   Acc* s = sums + t * F::Reduce::kSums;
   TensorSums<F::Reduce::kSums>(entries[t], partials, s);
   F::Finish(coeffs + t * F::kCoeffs, s, rows + t * F::Update::kCoeffs);
-}
-
-// Result 0 is the increment (kDelta) or, for the fused step, the parameter p + increment.
-template <class F, class Acc, bool kDelta>
-__global__ void __launch_bounds__(kThreads)
-    fromax_family_update(const StreamEntry<F::kIn, F::kOut>* entries, const ChunkRef* chunks, int64_t num_chunks,
-                         const Acc* coeffs) {
-  for (int64_t c = blockIdx.x; c < num_chunks; c += gridDim.x) {
-    const ChunkRef ref = chunks[c];
-    const StreamEntry<F::kIn, F::kOut>& e = entries[ref.entry];
-    const Acc* row = coeffs + int64_t(ref.entry) * F::kCoeffs;
-    const int64_t begin = int64_t(ref.index) * kChunk;
-    const int64_t end = begin + kChunk < e.length ? begin + kChunk : e.length;
-    // Every stream of a group (or element) is read before any result is written: a result may be
-    // written over its own stream (aliased), and no other thread touches these elements.
-    const bool uniform = VisitUniform<Acc>(e.uniform, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      ForEachGroup<T>(begin, end, [&](int64_t i0, int count) {
-        Acc xs[F::kIn][kWidth<T>], ys[F::kOut][kWidth<T>];
-        LoadStreams<F::kIn, Acc, T>(e, i0, count, xs);
-#pragma unroll
-        for (int l = 0; l < kWidth<T>; ++l) {
-          if (l < count) {  // a short group's missing elements are neither read nor written
-            Acc x[F::kIn], y[F::kOut];
-#pragma unroll
-            for (int k = 0; k < F::kIn; ++k) x[k] = xs[k][l];
-            F::Update(row, x, y);
-            if constexpr (!kDelta && !functors::IsAbsolute<F>::value) y[0] += x[F::kParam];
-#pragma unroll
-            for (int j = 0; j < F::kOut; ++j) ys[j][l] = y[j];
-          }
-        }
-#pragma unroll
-        for (int j = 0; j < F::kOut; ++j) StoreGroup<Acc, T>(e.out[j], i0, count, e.aligned, ys[j]);
-      });
-    });
-    if (!uniform) {
-      for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-        Acc x[F::kIn], y[F::kOut];
-#pragma unroll
-        for (int k = 0; k < F::kIn; ++k) x[k] = LoadElement<Acc>(e.in[k], e.in_type[k], i);
-        F::Update(row, x, y);
-        if constexpr (!kDelta && !functors::IsAbsolute<F>::value) y[0] += x[F::kParam];
-#pragma unroll
-        for (int j = 0; j < F::kOut; ++j) StoreElement<Acc>(e.out[j], e.out_type[j], i, y[j]);
-      }
-    }
-  }
 }
 
 }  // namespace fromax::cuda

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "calls.h"
@@ -82,7 +83,7 @@ ffi::Error ReduceImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::A
     const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
     if (plan.num_chunks > 0)
       fromax_family_reduce<F, Acc><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(
-          plan.entries, plan.chunks, plan.num_chunks, c, F::kCoeffs, partials);
+          plan.entries, plan.chunks, 0, plan.num_chunks, c, F::kCoeffs, partials);
     if (plan.num_entries > 0)
       fromax_family_finalize<F, Acc><<<(plan.num_entries + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
           plan.entries, plan.num_entries, partials, static_cast<Acc*>(sums->untyped_data()));
@@ -91,21 +92,24 @@ ffi::Error ReduceImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::A
   return LastError("fromax elementwise reduce launch");
 }
 
+// Chunks [first, plan.num_chunks) of the list.
 template <class U, class Acc, class Entry>
-void LaunchUpdate(const DeviceTable<Entry>& plan, const Acc* rows, bool delta, cudaStream_t stream) {
-  if (plan.num_chunks == 0) return;
-  const int64_t blocks = Blocks(plan.num_chunks);
+void LaunchUpdate(const DeviceTable<Entry>& plan, int64_t first, const Acc* rows, bool delta, cudaStream_t stream) {
+  if (plan.num_chunks == first) return;
+  const int64_t blocks = Blocks(plan.num_chunks - first);
   if (delta) {
-    fromax_family_update<U, Acc, true><<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, plan.num_chunks, rows);
+    fromax_family_update<U, Acc, true>
+        <<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, first, plan.num_chunks, rows);
   } else {
-    fromax_family_update<U, Acc, false><<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, plan.num_chunks, rows);
+    fromax_family_update<U, Acc, false>
+        <<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, first, plan.num_chunks, rows);
   }
 }
 
 template <class F>
-ffi::Error UpdateImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs, CompileGuard,
-                      ffi::RemainingArgs args, CompileGuardResult, ffi::RemainingRets rets, int64_t segments,
-                      int64_t delta) {
+ffi::Error UpdateImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, CompileGuard, CompileGuard,
+                      ffi::AnyBuffer coeffs, ffi::RemainingArgs args, CompileGuardResult, ffi::RemainingRets rets,
+                      int64_t segments, int64_t delta) {
   StreamTable tb;
   if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, F::kIn, &rets, F::kOut, segments, &tb); e.failure()) return e;
   const ffi::DataType acc = coeffs.element_type();
@@ -113,18 +117,19 @@ ffi::Error UpdateImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::A
   if (ffi::Error e = UploadStreams(tb, 0, stream, scratch, &plan); e.failure()) return e;
   auto run = [&](auto acc_tag) {
     using Acc = typename decltype(acc_tag)::type;
-    LaunchUpdate<F>(plan, static_cast<const Acc*>(coeffs.untyped_data()), delta != 0, stream);
+    LaunchUpdate<F>(plan, 0, static_cast<const Acc*>(coeffs.untyped_data()), delta != 0, stream);
   };
   acc == ffi::DataType::F64 ? run(Tag<double>{}) : run(Tag<float>{});
   return LastError("fromax elementwise update launch");
 }
 
-// A per-tensor fused functor: reduce, finish (the tensors' sums out, their update rows in scratch
-// memory) and update launches.
+// A per-tensor fused functor: one launch for the tensors of one chunk (a block each: sums, Finish
+// and update), and reduce, finish and update launches for the others (several chunks, or none).
+// The sums of every tensor are written out; the update rows of the others live in scratch memory.
 template <class F>
-ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs, CompileGuard,
-                     ffi::RemainingArgs args, CompileGuardResult, ffi::Result<ffi::AnyBuffer> sums,
-                     ffi::RemainingRets rets, int64_t segments, int64_t delta) {
+ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, CompileGuard, CompileGuard,
+                     ffi::AnyBuffer coeffs, ffi::RemainingArgs args, CompileGuardResult,
+                     ffi::Result<ffi::AnyBuffer> sums, ffi::RemainingRets rets, int64_t segments, int64_t delta) {
   using R = typename F::Reduce;
   using U = typename F::Update;
   StreamTable tb;
@@ -137,20 +142,28 @@ ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::An
   if (ffi::Error e = UploadTable(tb.lengths, {partial_bytes, row_bytes}, stream, scratch, StreamEntryMaker<U::kIn, U::kOut>{&tb}, &plan);
       e.failure())
     return e;
-  if (plan.num_entries == 0) return ffi::Error::Success();
-  auto run = [&](auto acc_tag) {
+  const int64_t singles = plan.num_single_chunks;  // one chunk, one tensor, one block each
+  auto run = [&](auto acc_tag, auto delta_tag) {
     using Acc = typename decltype(acc_tag)::type;
+    constexpr bool kDelta = decltype(delta_tag)::value;
     const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
+    Acc* s = static_cast<Acc*>(sums->untyped_data());
+    if (singles > 0)
+      fromax_family_fused<F, Acc, kDelta><<<Blocks(singles), kThreads, 0, stream>>>(plan.entries, plan.chunks, singles, c, s);
+    if (plan.num_entries == singles) return;
     double* partials = reinterpret_cast<double*>(plan.extra[0]);
     Acc* rows = reinterpret_cast<Acc*>(plan.extra[1]);
-    if (plan.num_chunks > 0)
-      fromax_family_reduce<R, Acc><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(
-          plan.entries, plan.chunks, plan.num_chunks, c, F::kCoeffs, partials);
+    if (plan.num_chunks > singles)
+      fromax_family_reduce<R, Acc><<<Blocks(plan.num_chunks - singles), kThreads, 0, stream>>>(
+          plan.entries, plan.chunks, singles, plan.num_chunks, c, F::kCoeffs, partials);
     fromax_family_finish<F, Acc><<<(plan.num_entries + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
-        plan.entries, plan.num_entries, partials, c, static_cast<Acc*>(sums->untyped_data()), rows);
-    LaunchUpdate<U>(plan, static_cast<const Acc*>(rows), delta != 0, stream);
+        plan.entries, plan.num_entries, partials, c, s, rows);
+    LaunchUpdate<U>(plan, singles, static_cast<const Acc*>(rows), kDelta, stream);
   };
-  acc == ffi::DataType::F64 ? run(Tag<double>{}) : run(Tag<float>{});
+  auto with_delta = [&](auto acc_tag) {
+    delta != 0 ? run(acc_tag, std::true_type{}) : run(acc_tag, std::false_type{});
+  };
+  acc == ffi::DataType::F64 ? with_delta(Tag<double>{}) : with_delta(Tag<float>{});
   return LastError("fromax fused launch");
 }
 
@@ -168,11 +181,11 @@ namespace ffi = xla::ffi;
                                     .RemainingArgs()                                                \
                                     .Ret<ffi::AnyBuffer>()                                          \
                                     .Attr<int64_t>("segments"));
-// Update and fused targets: the coefficients, the compile guard and the streams in; the guard,
+// Update and fused targets: the compile guard (twice), the coefficients and the streams in; the guard,
 // (fused only: SUMS, the per-tensor sums) and the results out.
 #define FROMAX_BIND_IN_PLACE_CUDA(SUMS) \
   ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>().Ctx<ffi::ScratchAllocator>() \
-      .Arg<ffi::AnyBuffer>().Arg<fromax::CompileGuard>().RemainingArgs() \
+      .Arg<fromax::CompileGuard>().Arg<fromax::CompileGuard>().Arg<ffi::AnyBuffer>().RemainingArgs() \
       .Ret<ffi::AnyBuffer>() SUMS.RemainingRets().Attr<int64_t>("segments").Attr<int64_t>("delta")
 #define FROMAX_DEFINE_UPDATE_CUDA(name, F, ...) \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::UpdateImpl<fromax::functors::F>, FROMAX_BIND_IN_PLACE_CUDA());

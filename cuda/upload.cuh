@@ -26,12 +26,15 @@ struct ChunkRef {
   int32_t index;  // chunk `index` of the entry covers [index * kChunk, min(length, (index + 1) * kChunk))
 };
 
+// The chunk list holds the chunks of the tensors of one chunk first (num_single_chunks of them:
+// the fused kind runs those a block per tensor), then every other tensor's chunks, each tensor's
+// consecutive and in order (its sums are added in that order).
 template <class Entry>
 struct DeviceTable {
   Entry* entries = nullptr;
   ChunkRef* chunks = nullptr;
   std::vector<char*> extra;  // the extra sections, in order
-  int64_t num_entries = 0, num_chunks = 0;
+  int64_t num_entries = 0, num_chunks = 0, num_single_chunks = 0;
 };
 
 // Chunks of kChunk elements over every tensor of a call (the grid of its grid-stride kernels).
@@ -70,9 +73,17 @@ xla::ffi::Error UploadTable(const std::vector<int64_t>& lengths, std::initialize
   std::vector<char> staging(entries_bytes + chunks_bytes);
   Entry* entries = reinterpret_cast<Entry*>(staging.data());
   ChunkRef* chunks = reinterpret_cast<ChunkRef*>(staging.data() + entries_bytes);
+  auto chunks_of = [](int64_t length) { return int32_t((length + kChunk - 1) / kChunk); };
   int32_t next_chunk = 0;
   for (int64_t t = 0; t < n; ++t) {
-    const int32_t num = int32_t((lengths[t] + kChunk - 1) / kChunk);
+    if (chunks_of(lengths[t]) != 1) continue;
+    new (&entries[t]) Entry(make_entry(t, next_chunk, 1));
+    new (&chunks[next_chunk++]) ChunkRef{int32_t(t), 0};
+  }
+  table->num_single_chunks = next_chunk;
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t num = chunks_of(lengths[t]);
+    if (num == 1) continue;
     new (&entries[t]) Entry(make_entry(t, next_chunk, num));
     for (int32_t c = 0; c < num; ++c) new (&chunks[next_chunk++]) ChunkRef{int32_t(t), c};
   }

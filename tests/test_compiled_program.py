@@ -108,8 +108,8 @@ def _fused_step_hlo(tx, params, grads) -> str:
 @pytest.mark.parametrize("make", [fromax.fromage, functools.partial(fromax.adamw, 1e-3), functools.partial(fromax.lamb, 1e-3)],
                          ids=["fromage", "adamw", "lamb"])
 def test_in_place_calls_carry_the_compile_guard(make):
-    """Operand 0 repeated as operand 1 and aliased first: XLA's in-place fusion check then stops at
-    its first pair instead of walking aliases x operands per gradient."""
+    """The guard repeated as operands 0 and 1 and aliased first: XLA's in-place fusion check then
+    stops at its first pair instead of walking aliases x operands per gradient."""
     params, grads = random_tree(0, 7, shapes=[(4,), (2, 3)])
     text = _fused_step_hlo(make(), params, grads)
     calls = [line for line in text.splitlines() if "custom-call(" in line and "output_to_operand_aliasing" in line]
@@ -122,6 +122,32 @@ def test_in_place_calls_carry_the_compile_guard(make):
         # every leaf's parameter is still written in place, after the guard
         assert aliasing.count("(") == 1 + len(jax.tree.leaves(params)) * (1 if "fromage" in line else 3)
         assert "operand_layout_constraints" not in line
+
+
+def _guard_shapes(hlo_text: str) -> list[str]:
+    """The shape of each in-place fromax call's guard (its operand 0)."""
+    shapes = {m.group(1): m.group(2) for m in re.finditer(r"(%[\w.-]+) = (\w+\[[\d,]*\])", hlo_text)}
+    calls = re.findall(r'custom-call\((%[\w.-]+),[^\n]*custom_call_target="fromax_\w+"[^\n]*output_to_operand_aliasing', hlo_text)
+    return [shapes[c] for c in calls]
+
+
+@pytest.mark.parametrize("make", [fromax.fromage, functools.partial(fromax.lars, 0.1), functools.partial(fromax.adamw, 1e-3)],
+                         ids=["fromage", "lars", "adamw"])
+def test_a_step_of_fromax_calls_alone_is_not_run_inline(make):
+    """XLA's CPU runtime runs an executable whose cost analysis is under 1000 flops synchronously on
+    the calling thread, and counts a custom call as -1 flops: a fused step jitted on its own would
+    block its caller. A call over >= 1024 elements carries a guard that XLA counts at 1024 flops."""
+    tx = make()
+    big, grads = random_tree(0, 5, shapes=[(40, 30), (300,)])
+    compiled = jax.jit(functools.partial(fromax.step, tx)).lower(grads, tx.init(big), big).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    assert cost["flops"] >= 1000
+    assert set(_guard_shapes(compiled.as_text())) == {"f32[1024]"}
+    # A call over fewer elements is cheap for XLA too, and keeps a one-element guard.
+    small, grads = random_tree(0, 5, shapes=[(3,), (2, 4)])
+    text = jax.jit(functools.partial(fromax.step, tx)).lower(grads, tx.init(small), small).compile().as_text()
+    assert set(_guard_shapes(text)) == {"f32[1]"}
 
 
 @pytest.mark.parametrize("make", [fromax.fromage, functools.partial(fromax.adamw, 1e-2)], ids=["fromage", "adamw"])

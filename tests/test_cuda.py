@@ -40,12 +40,12 @@ def test_step_lowers_to_fromax_custom_calls_for_cuda(n_leaves):
         per_call = fromax._engine.LEAVES_PER_CALL
         sizes = [min(per_call, n_leaves - start) for start in range(0, n_leaves, per_call)]
         assert re.findall(r"custom_call @(fromax_\w+)", text) == ["fromax_fromage"] * len(sizes)
-        # Output 2 + i (after the guard and the per-tensor sums) aliases operand 2 + size + i
-        # (parameter leaf i of the call: the operands are the coefficient table twice, the
-        # gradients, the parameters) on CUDA too: in place when donated. Output 0 over operand 0
-        # is the compile guard (operand 0 = operand 1, see _primitives._lower).
+        # Output 2 + i (after the guard and the per-tensor sums) aliases operand 3 + size + i
+        # (parameter leaf i of the call: the operands are the guard twice, the coefficient table,
+        # the gradients, the parameters) on CUDA too: in place when donated. Output 0 over
+        # operand 0 is the compile guard (operand 0 = operand 1, see _primitives._lower).
         aliased = re.findall(r"output_tuple_indices = \[(\d+)\], operand_index = (\d+)", text)
-        expected = [pair for size in sizes for pair in [(0, 0)] + [(2 + k, 2 + size + k) for k in range(size)]]
+        expected = [pair for size in sizes for pair in [(0, 0)] + [(2 + k, 3 + size + k) for k in range(size)]]
         assert sorted((int(o), int(i)) for o, i in aliased) == sorted(expected)
 
 

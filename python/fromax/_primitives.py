@@ -18,6 +18,8 @@ import jax
 import numpy as np
 from jax.core import ShapedArray
 from jax.extend.core import Primitive
+from jax.extend.mlir import ir
+from jax.extend.mlir.dialects import stablehlo
 from jax.interpreters import mlir
 
 
@@ -40,21 +42,21 @@ def make_primitive(
     start with "_" configure the lowering; the others become FFI attributes (structural integers
     only: hyperparameters are operands).
 
-    ``guarded``: the target takes a compile-time guard (see :func:`_lower`): operand 0 a second
-    time, as operand 1, and an extra result 0 written over operand 0 (never touched by the kernel).
+    ``guarded``: the target takes a compile-time guard (see :func:`_lower`): two operands before
+    the coefficients, and an extra result 0 written over operand 0 (never touched by the kernel).
     """
     prim = Primitive(name)
     prim.multiple_results = True
     prim.def_impl(lambda *args, **params: _compiled_bind(prim, tuple(sorted(params.items())))(*args))
     prim.def_abstract_eval(out_avals)
 
-    def lowering(ctx, *operands, layouts: dict, **params):
+    def lowering(ctx, *operands, layouts: dict, cost_hint: bool, **params):
         alias_map = aliases(len(operands), len(ctx.avals_out), **params)
         attrs = {k: np.int64(v) for k, v in params.items() if not k.startswith("_")}
-        return _lower(name, ctx, operands, alias_map, attrs, guarded, layouts)
+        return _lower(name, ctx, operands, alias_map, attrs, guarded, layouts, cost_hint)
 
-    mlir.register_lowering(prim, functools.partial(lowering, layouts={}))
-    mlir.register_lowering(prim, functools.partial(lowering, layouts=_CPU_LAYOUTS), platform="cpu")
+    mlir.register_lowering(prim, functools.partial(lowering, layouts={}, cost_hint=False))
+    mlir.register_lowering(prim, functools.partial(lowering, layouts=_CPU_LAYOUTS, cost_hint=True), platform="cpu")
     return prim
 
 
@@ -71,7 +73,33 @@ _CPU_LAYOUTS = (
 )
 
 
-def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarded: bool, layouts: dict):
+# XLA's CPU runtime runs an executable it estimates at under 1000 flops inline, on the calling
+# thread (PjRtCpuLoadedExecutable's `cheap_computation_`: cheaper than a thread switch), and its cost
+# analysis counts a custom call as -1 flops. A jitted program made only of fromax calls (a fused step
+# jitted on its own) would so run synchronously: the caller blocked for the whole step, the step's
+# output buffers allocated on the caller's thread instead of alongside it (measured on many_small,
+# LARS with its state not donated: 3-7 ms per step). A call that reads at least _HINT_FLOPS elements
+# does at least that many flops, so it tells XLA so: its guard is a fusion XLA counts at
+# _HINT_FLOPS flops (1024 adds of the replica id to an iota: well under a microsecond).
+_HINT_FLOPS = 1024
+
+
+def _guard(ctx, cost_hint: bool):
+    """The guard operand of a call (its aval and value): the cost hint above on the CPU for a call of
+    at least _HINT_FLOPS stream elements, a one-element constant otherwise."""
+    elements = sum(int(np.prod(a.shape)) for a in ctx.avals_in[1:])  # operand 0: the coefficients
+    if not (cost_hint and elements >= _HINT_FLOPS):
+        return ShapedArray((1,), np.float32), mlir.ir_constant(np.zeros((1,), np.float32))
+    f32 = ir.F32Type.get()
+    vector = ir.RankedTensorType.get([_HINT_FLOPS], f32)
+    replica = stablehlo.convert(ir.RankedTensorType.get([], f32), stablehlo.replica_id())
+    value = stablehlo.add(
+        stablehlo.broadcast_in_dim(vector, replica, mlir.dense_int_array([])), stablehlo.iota(vector, mlir.i64_attr(0))
+    )
+    return ShapedArray((_HINT_FLOPS,), np.float32), value
+
+
+def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarded: bool, layouts: dict, cost_hint: bool):
     """The custom call, with the compile-time guard of a ``guarded`` target.
 
     Why the guard: for every instruction that feeds an in-place custom call, XLA's fusion pass
@@ -80,16 +108,15 @@ def _lower(name: str, ctx, operands, alias_map: dict | None, attrs: dict, guarde
     if it finds one. A fused step over n leaves has ~n producers (the gradients), ~3n pairs and ~4n
     operands: ~12 n^3 steps, minutes of compile time for 2000 leaves. Repeating the operand of the
     first pair makes every such walk stop at the first pair, with the answer it would have reached
-    anyway (a custom call is never fused). The guard is operand 0 (a small array: coefficients or a
-    scalar) passed twice, the first copy written over by an extra result 0 that the kernel never
-    touches and JAX never sees; XLA copies those few bytes so the two stay distinct."""
+    anyway (a custom call is never fused). The guard (see :func:`_guard`: a small array) is passed
+    twice, as operands 0 and 1 before the coefficients, the first written over by an extra result 0
+    that the kernel never touches and JAX never sees; XLA copies those few bytes so the two stay
+    distinct."""
     if not guarded:
         return jax.ffi.ffi_lowering(name, operand_output_aliases=alias_map, **layouts)(ctx, *operands, **attrs)
-    if alias_map and 0 in alias_map:
-        raise AssertionError(f"{name}: operand 0 is the guard and cannot be written over")
+    guard_aval, guard = _guard(ctx, cost_hint)
     guarded_aliases = {0: 0}  # first: XLA walks the pairs in this order
-    guarded_aliases.update({k + 1: j + 1 for k, j in (alias_map or {}).items()})
-    first = ctx.avals_in[0]
-    ctx = ctx.replace(avals_in=[first, *ctx.avals_in], avals_out=[first, *ctx.avals_out])
-    results = jax.ffi.ffi_lowering(name, operand_output_aliases=guarded_aliases, **layouts)(ctx, operands[0], *operands, **attrs)
+    guarded_aliases.update({k + 2: j + 1 for k, j in (alias_map or {}).items()})
+    ctx = ctx.replace(avals_in=[guard_aval, guard_aval, *ctx.avals_in], avals_out=[guard_aval, *ctx.avals_out])
+    results = jax.ffi.ffi_lowering(name, operand_output_aliases=guarded_aliases, **layouts)(ctx, guard, guard, *operands, **attrs)
     return list(results)[1:]
