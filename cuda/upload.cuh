@@ -37,10 +37,13 @@ struct DeviceTable {
   int64_t num_entries = 0, num_chunks = 0, num_single_chunks = 0;
 };
 
-// Chunks of kChunk elements over every tensor of a call (the grid of its grid-stride kernels).
+// The chunks of kChunk elements of one tensor, and of every tensor of a call (the grid of its
+// grid-stride kernels).
+inline int32_t ChunksOf(int64_t length) { return int32_t((length + kChunk - 1) / kChunk); }
+
 inline int64_t CountChunks(const std::vector<int64_t>& lengths) {
   int64_t num_chunks = 0;
-  for (int64_t length : lengths) num_chunks += (length + kChunk - 1) / kChunk;
+  for (int64_t length : lengths) num_chunks += ChunksOf(length);
   return num_chunks;
 }
 
@@ -73,16 +76,15 @@ xla::ffi::Error UploadTable(const std::vector<int64_t>& lengths, std::initialize
   std::vector<char> staging(entries_bytes + chunks_bytes);
   Entry* entries = reinterpret_cast<Entry*>(staging.data());
   ChunkRef* chunks = reinterpret_cast<ChunkRef*>(staging.data() + entries_bytes);
-  auto chunks_of = [](int64_t length) { return int32_t((length + kChunk - 1) / kChunk); };
   int32_t next_chunk = 0;
   for (int64_t t = 0; t < n; ++t) {
-    if (chunks_of(lengths[t]) != 1) continue;
+    if (ChunksOf(lengths[t]) != 1) continue;
     new (&entries[t]) Entry(make_entry(t, next_chunk, 1));
     new (&chunks[next_chunk++]) ChunkRef{int32_t(t), 0};
   }
   table->num_single_chunks = next_chunk;
   for (int64_t t = 0; t < n; ++t) {
-    const int32_t num = chunks_of(lengths[t]);
+    const int32_t num = ChunksOf(lengths[t]);
     if (num == 1) continue;
     new (&entries[t]) Entry(make_entry(t, next_chunk, num));
     for (int32_t c = 0; c < num; ++c) new (&chunks[next_chunk++]) ChunkRef{int32_t(t), c};
