@@ -136,9 +136,10 @@ def _guard_shapes(hlo_text: str) -> list[str]:
 def test_a_step_of_fromax_calls_alone_is_not_run_inline(make):
     """XLA's CPU runtime runs an executable whose cost analysis is under 1000 flops synchronously on
     the calling thread, and counts a custom call as -1 flops: a fused step jitted on its own would
-    block its caller. A call over >= 1024 elements carries a guard that XLA counts at 4096 flops."""
+    block its caller. A call over >= 2^16 stream elements carries a guard that XLA counts at 4096
+    flops."""
     tx = make()
-    big, grads = random_tree(0, 5, shapes=[(40, 30), (300,)])
+    big, grads = random_tree(0, 5, shapes=[(256, 64), (300,)])
     compiled = jax.jit(functools.partial(fromax.step, tx)).lower(grads, tx.init(big), big).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost

@@ -78,20 +78,22 @@ _CPU_LAYOUTS = (
 # analysis counts a custom call as -1 flops. A jitted program made only of fromax calls (a fused step
 # jitted on its own) would so run synchronously: the caller blocked for the whole step, the step's
 # output buffers allocated on the caller's thread instead of alongside it (measured on many_small,
-# LARS with its state not donated: 3-7 ms per step). A call that reads at least _HINT_ELEMENTS
-# elements does at least that many flops, so it tells XLA so: its guard is a fusion of
+# LARS with its state not donated: 3-7 ms per step). A call that reads at least _ASYNC_ELEMENTS
+# elements (where the work outweighs the thread switch: the demo's 6-tensor MLP step, well under
+# that, measured 198 us with a hint at 1024 elements against 122 us inline) tells XLA so: its guard is a fusion of
 # _HINT_ELEMENTS elements that XLA counts at 4 flops each (the replica id added to an iota, then
 # three more elementwise ops: well under a microsecond). XLA merges the identical hints of a
 # program's calls into one, so a program of up to 4 * _HINT_ELEMENTS - 1000 calls (~790 000
 # leaves) stays above the threshold.
 _HINT_ELEMENTS = 1024
+_ASYNC_ELEMENTS = 1 << 16
 
 
 def _guard(ctx, cost_hint: bool):
     """The guard operand of a call (its aval and value): the cost hint above on the CPU for a call of
-    at least _HINT_ELEMENTS stream elements, a one-element constant otherwise."""
+    at least _ASYNC_ELEMENTS stream elements, a one-element constant otherwise."""
     elements = sum(int(np.prod(a.shape)) for a in ctx.avals_in[1:])  # operand 0: the coefficients
-    if not (cost_hint and elements >= _HINT_ELEMENTS):
+    if not (cost_hint and elements >= _ASYNC_ELEMENTS):
         return ShapedArray((1,), np.float32), mlir.ir_constant(np.zeros((1,), np.float32))
     f32 = ir.F32Type.get()
     vector = ir.RankedTensorType.get([_HINT_ELEMENTS], f32)
