@@ -35,12 +35,12 @@
 #include "dtypes.h"
 #include "engine.h"
 #include "functors/common.h"
+#include "lanes.h"
 #include "streams.h"
 
 namespace fromax {
 
 inline constexpr int64_t kLoad = 256;
-inline constexpr int kSumLanes = 8;
 
 // Per-tensor partial sums of a reduce functor, combined across chunks in chunk order.
 template <int R>

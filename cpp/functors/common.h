@@ -28,13 +28,19 @@ FROMAX_FN Acc Sqrt(Acc x) {
   using std::sqrt;  // on the device: CUDA's sqrt(float) / sqrt(double) overloads
   return sqrt(x);
 }
+// c ? a : b, written as a call so that a reduce path also runs on lanes of values (ReduceRange's
+// Lanes<Acc>, where a comparison is a mask and Select a blend).
+template <class Acc>
+FROMAX_FN Acc Select(bool c, Acc a, Acc b) {
+  return c ? a : b;
+}
 template <class Acc>
 FROMAX_FN Acc Abs(Acc x) {
-  return x < Acc(0) ? -x : x;
+  return Select(x < Acc(0), -x, x);
 }
 template <class Acc>
 FROMAX_FN Acc Max(Acc a, Acc b) {
-  return a > b ? a : b;
+  return Select(a > b, a, b);
 }
 
 }  // namespace fromax::functors

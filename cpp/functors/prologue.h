@@ -20,11 +20,11 @@ template <class Acc>
 FROMAX_FN Acc ApplyPrologue(const Acc* c, Acc g, Acc p) {
   using col = contract::prologue_col;
   const Acc a = c[col::pre_scale] * g, da = c[col::pre_decay] * p;
-  Acc x = c[col::pre_decay] != Acc(0) ? a + da : a;
-  x = x < -c[col::clip] ? -c[col::clip] : x;  // NaN passes through, as in jnp.clip
-  x = x > c[col::clip] ? c[col::clip] : x;
+  Acc x = Select(c[col::pre_decay] != Acc(0), a + da, a);
+  x = Select(x < -c[col::clip], -c[col::clip], x);  // NaN passes through, as in jnp.clip
+  x = Select(x > c[col::clip], c[col::clip], x);
   const Acc b = c[col::post_scale] * x, db = c[col::post_decay] * p;
-  return c[col::post_decay] != Acc(0) ? b + db : b;
+  return Select(c[col::post_decay] != Acc(0), b + db, b);
 }
 
 template <class F>
