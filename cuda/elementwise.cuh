@@ -3,7 +3,7 @@
 // of launches whatever the number of tensors.
 //
 //   fromax_family_reduce    grid-stride over 16K-element chunks; one block sums one chunk's terms
-//                           (thread-strided in Acc, then BlockSum's fixed-order tree in f64):
+//                           (thread-strided in Acc, then BlockSums' fixed-order tree in f64):
 //                           deterministic, no atomics
 //   fromax_family_finalize  one thread per tensor: its chunk partials added in chunk order (f64)
 //   fromax_family_update    grid-stride over chunks: every element's results, written over (or
@@ -23,21 +23,29 @@
 
 #include "dtypes.cuh"
 #include "functors/common.h"
+#include "launch.cuh"
 #include "upload.cuh"
 
 namespace fromax::cuda {
 
-// Fixed-order tree over the block's threads; the result is in shared[0] for every thread.
-__device__ __forceinline__ double BlockSum(double v, double* shared) {
-  shared[threadIdx.x] = v;
+// Fixed-order tree over the block's threads, for kSums values per thread at once (shared:
+// kSums * kThreads doubles): one barrier per level for all the sums. total[r] is sum r of the
+// block, in every thread.
+template <int kSums>
+__device__ __forceinline__ void BlockSums(const double* v, double* shared, double* total) {
+#pragma unroll
+  for (int r = 0; r < kSums; ++r) shared[r * kThreads + threadIdx.x] = v[r];
   __syncthreads();
   for (int width = kThreads / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) shared[threadIdx.x] += shared[threadIdx.x + width];
+    if (int(threadIdx.x) < width) {
+#pragma unroll
+      for (int r = 0; r < kSums; ++r) shared[r * kThreads + threadIdx.x] += shared[r * kThreads + threadIdx.x + width];
+    }
     __syncthreads();
   }
-  const double total = shared[0];
+#pragma unroll
+  for (int r = 0; r < kSums; ++r) total[r] = shared[r * kThreads];
   __syncthreads();
-  return total;
 }
 
 // One tensor (or one segment of a vmapped tensor) of an elementwise call.
@@ -188,8 +196,10 @@ __device__ __forceinline__ void ChunkSums(const Entry& e, int64_t begin, int64_t
       }
     });
   });
+  double partial[F::kSums];
 #pragma unroll
-  for (int r = 0; r < F::kSums; ++r) total[r] = BlockSum(double(acc[r]), shared);
+  for (int r = 0; r < F::kSums; ++r) partial[r] = double(acc[r]);
+  BlockSums<F::kSums>(partial, shared, total);
 }
 
 // F::Update's results over [begin, end) of entry e. Result 0 is the increment (kDelta) or, for the
@@ -237,7 +247,7 @@ template <class F, class Acc, class Entry>
 __global__ void __launch_bounds__(kThreads)
     fromax_family_reduce(const Entry* entries, const ChunkRef* chunks, int64_t first, int64_t num_chunks,
                          const Acc* coeffs, int stride, double* partials) {
-  __shared__ double shared[kThreads];
+  FROMAX_SHARED(double, shared, kThreads * F::kSums);
   for (int64_t c = first + blockIdx.x; c < num_chunks; c += gridDim.x) {
     const ChunkRef ref = chunks[c];
     const Entry& e = entries[ref.entry];
@@ -297,8 +307,8 @@ __global__ void __launch_bounds__(kThreads)
                         Acc* sums) {
   using R = typename F::Reduce;
   using U = typename F::Update;
-  __shared__ double shared[kThreads];
-  __shared__ Acc row[U::kCoeffs];
+  FROMAX_SHARED(double, shared, kThreads * R::kSums);
+  FROMAX_SHARED(Acc, row, U::kCoeffs);
   for (int64_t c = blockIdx.x; c < num_chunks; c += gridDim.x) {
     const int64_t t = chunks[c].entry;
     const Entry& e = entries[t];

@@ -61,7 +61,7 @@ struct StreamEntryMaker {
 
 // The device table of one call: stream entries, chunks and (reductions) kSums doubles per chunk.
 template <int kIn, int kOut>
-ffi::Error UploadStreams(const StreamTable& tb, int kSums, cudaStream_t stream, ffi::ScratchAllocator& scratch,
+ffi::Error UploadStreams(const StreamTable& tb, int kSums, cudaStream_t stream, Scratch& scratch,
                          DeviceTable<StreamEntry<kIn, kOut>>* table) {
   const int64_t num_chunks = CountChunks(tb.lengths);
   return UploadTable(tb.lengths, {size_t(num_chunks) * kSums * sizeof(double)}, stream, scratch,
@@ -69,7 +69,7 @@ ffi::Error UploadStreams(const StreamTable& tb, int kSums, cudaStream_t stream, 
 }
 
 template <class F>
-ffi::Error ReduceImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer coeffs,
+ffi::Error ReduceImpl(cudaStream_t stream, Scratch scratch, ffi::AnyBuffer coeffs,
                       ffi::RemainingArgs args, ffi::Result<ffi::AnyBuffer> sums, int64_t segments) {
   StreamTable tb;
   if (ffi::Error e = CallTable(coeffs, F::kCoeffs, args, F::kIn, nullptr, 0, segments, &tb); e.failure()) return e;
@@ -81,12 +81,13 @@ ffi::Error ReduceImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::A
   auto run = [&](auto acc_tag) {
     using Acc = typename decltype(acc_tag)::type;
     const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
+    using Entry = StreamEntry<F::kIn, 0>;
     if (plan.num_chunks > 0)
-      fromax_family_reduce<F, Acc><<<Blocks(plan.num_chunks), kThreads, 0, stream>>>(
-          plan.entries, plan.chunks, 0, plan.num_chunks, c, F::kCoeffs, partials);
+      Launch(fromax_family_reduce<F, Acc, Entry>, Blocks(plan.num_chunks), kThreads, stream, plan.entries,
+             plan.chunks, int64_t{0}, plan.num_chunks, c, int(F::kCoeffs), partials);
     if (plan.num_entries > 0)
-      fromax_family_finalize<F, Acc><<<(plan.num_entries + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
-          plan.entries, plan.num_entries, partials, static_cast<Acc*>(sums->untyped_data()));
+      Launch(fromax_family_finalize<F, Acc, Entry>, (plan.num_entries + kThreads - 1) / kThreads, kThreads, stream,
+             plan.entries, plan.num_entries, partials, static_cast<Acc*>(sums->untyped_data()));
   };
   acc == ffi::DataType::F64 ? run(Tag<double>{}) : run(Tag<float>{});
   return LastError("fromax elementwise reduce launch");
@@ -98,16 +99,16 @@ void LaunchUpdate(const DeviceTable<Entry>& plan, int64_t first, const Acc* rows
   if (plan.num_chunks == first) return;
   const int64_t blocks = Blocks(plan.num_chunks - first);
   if (delta) {
-    fromax_family_update<U, Acc, true>
-        <<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, first, plan.num_chunks, rows);
+    Launch(fromax_family_update<U, Acc, true, Entry>, blocks, kThreads, stream, plan.entries, plan.chunks, first,
+           plan.num_chunks, rows);
   } else {
-    fromax_family_update<U, Acc, false>
-        <<<blocks, kThreads, 0, stream>>>(plan.entries, plan.chunks, first, plan.num_chunks, rows);
+    Launch(fromax_family_update<U, Acc, false, Entry>, blocks, kThreads, stream, plan.entries, plan.chunks, first,
+           plan.num_chunks, rows);
   }
 }
 
 template <class F>
-ffi::Error UpdateImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, CompileGuard, CompileGuard,
+ffi::Error UpdateImpl(cudaStream_t stream, Scratch scratch, CompileGuard, CompileGuard,
                       ffi::AnyBuffer coeffs, ffi::RemainingArgs args, CompileGuardResult, ffi::RemainingRets rets,
                       int64_t segments, int64_t delta) {
   StreamTable tb;
@@ -127,7 +128,7 @@ ffi::Error UpdateImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, Compil
 // and update), and reduce, finish and update launches for the others (several chunks, or none).
 // The sums of every tensor are written out; the update rows of the others live in scratch memory.
 template <class F>
-ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, CompileGuard, CompileGuard,
+ffi::Error FusedImpl(cudaStream_t stream, Scratch scratch, CompileGuard, CompileGuard,
                      ffi::AnyBuffer coeffs, ffi::RemainingArgs args, CompileGuardResult,
                      ffi::Result<ffi::AnyBuffer> sums, ffi::RemainingRets rets, int64_t segments, int64_t delta) {
   using R = typename F::Reduce;
@@ -148,16 +149,18 @@ ffi::Error FusedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, Compile
     constexpr bool kDelta = decltype(delta_tag)::value;
     const Acc* c = static_cast<const Acc*>(coeffs.untyped_data());
     Acc* s = static_cast<Acc*>(sums->untyped_data());
+    using Entry = StreamEntry<U::kIn, U::kOut>;
     if (singles > 0)
-      fromax_family_fused<F, Acc, kDelta><<<Blocks(singles), kThreads, 0, stream>>>(plan.entries, plan.chunks, singles, c, s);
+      Launch(fromax_family_fused<F, Acc, kDelta, Entry>, Blocks(singles), kThreads, stream, plan.entries, plan.chunks,
+             singles, c, s);
     if (plan.num_entries == singles) return;
     double* partials = reinterpret_cast<double*>(plan.extra[0]);
     Acc* rows = reinterpret_cast<Acc*>(plan.extra[1]);
     if (plan.num_chunks > singles)
-      fromax_family_reduce<R, Acc><<<Blocks(plan.num_chunks - singles), kThreads, 0, stream>>>(
-          plan.entries, plan.chunks, singles, plan.num_chunks, c, F::kCoeffs, partials);
-    fromax_family_finish<F, Acc><<<(plan.num_entries + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
-        plan.entries, plan.num_entries, partials, c, s, rows);
+      Launch(fromax_family_reduce<R, Acc, Entry>, Blocks(plan.num_chunks - singles), kThreads, stream, plan.entries,
+             plan.chunks, singles, plan.num_chunks, c, int(F::kCoeffs), partials);
+    Launch(fromax_family_finish<F, Acc, Entry>, (plan.num_entries + kThreads - 1) / kThreads, kThreads, stream,
+           plan.entries, plan.num_entries, partials, c, s, rows);
     LaunchUpdate<U>(plan, singles, static_cast<const Acc*>(rows), kDelta, stream);
   };
   auto with_delta = [&](auto acc_tag) {
@@ -175,8 +178,8 @@ namespace ffi = xla::ffi;
 #define FROMAX_DEFINE_REDUCE_CUDA(name, F, ...)                                                          \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::ReduceImpl<fromax::functors::F>, \
                                 ffi::Ffi::Bind()                                                    \
-                                    .Ctx<ffi::PlatformStream<cudaStream_t>>()                       \
-                                    .Ctx<ffi::ScratchAllocator>()                                   \
+                                    .Ctx<fromax::cuda::StreamContext>()                       \
+                                    .Ctx<fromax::cuda::Scratch>()                                   \
                                     .Arg<ffi::AnyBuffer>()                                          \
                                     .RemainingArgs()                                                \
                                     .Ret<ffi::AnyBuffer>()                                          \
@@ -184,7 +187,7 @@ namespace ffi = xla::ffi;
 // Update and fused targets: the compile guard (twice), the coefficients and the streams in; the guard,
 // (fused only: SUMS, the per-tensor sums) and the results out.
 #define FROMAX_BIND_IN_PLACE_CUDA(SUMS) \
-  ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>().Ctx<ffi::ScratchAllocator>() \
+  ffi::Ffi::Bind().Ctx<fromax::cuda::StreamContext>().Ctx<fromax::cuda::Scratch>() \
       .Arg<fromax::CompileGuard>().Arg<fromax::CompileGuard>().Arg<ffi::AnyBuffer>().RemainingArgs() \
       .Ret<ffi::AnyBuffer>() SUMS.RemainingRets().Attr<int64_t>("segments").Attr<int64_t>("delta")
 #define FROMAX_DEFINE_UPDATE_CUDA(name, F, ...) \

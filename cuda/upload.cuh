@@ -51,7 +51,7 @@ inline int64_t CountChunks(const std::vector<int64_t>& lengths) {
 // [first_chunk, first_chunk + num_chunks) of the chunk list, kChunk elements each).
 template <class Entry, class MakeEntry>
 xla::ffi::Error UploadTable(const std::vector<int64_t>& lengths, std::initializer_list<size_t> extra_bytes,
-                            cudaStream_t stream, xla::ffi::ScratchAllocator& scratch, const MakeEntry& make_entry,
+                            cudaStream_t stream, Scratch& scratch, const MakeEntry& make_entry,
                             DeviceTable<Entry>* table) {
   const int64_t n = int64_t(lengths.size());
   const int64_t num_chunks = CountChunks(lengths);

@@ -5,9 +5,16 @@ the traced program is the same whichever platform compiles it; each platform's l
 own handlers under those names. The CPU library is registered at import. The CUDA library is
 registered lazily, the first time a step is traced while JAX's default backend is an NVIDIA GPU:
 importing fromax never initialises a GPU, and CPU-only installs never load the CUDA library.
+
+With ``FROMAX_EMULATE_CUDA=1`` in the environment at import, the CPU platform gets the CUDA
+engine's emulated twin instead (``_fromax_cuda_emulated``: the CUDA kernels and handlers compiled
+as host C++, their grids run on CPU threads), so that every step traced on the CPU executes the
+CUDA source. A testing switch: it is far slower than the CPU engine.
 """
 
 from __future__ import annotations
+
+import os
 
 import jax
 
@@ -27,13 +34,21 @@ def _register(module, platform: str, xla_platform: str) -> None:
     _REGISTERED[platform] = tuple(targets)
 
 
+EMULATE_CUDA = os.environ.get("FROMAX_EMULATE_CUDA", "") == "1"
+
+
 def _register_cpu() -> None:
     try:
-        from fromax import _fromax_cpu
+        if EMULATE_CUDA:
+            from fromax import _fromax_cuda_emulated as module
+        else:
+            from fromax import _fromax_cpu as module
     except ImportError as err:  # a source tree without a build, or a broken build
         _LOAD_ERRORS["cpu"] = f"{type(err).__name__}: {err}"
+        if EMULATE_CUDA:  # a test process asked for the emulation: never run the CPU engine instead
+            raise ImportError(f"fromax: FROMAX_EMULATE_CUDA=1 but the emulated CUDA engine did not load ({err})") from err
         return
-    _register(_fromax_cpu, "cpu", "cpu")
+    _register(module, "cpu", "cpu")
 
 
 def _register_cuda() -> None:
