@@ -178,7 +178,7 @@ namespace ffi = xla::ffi;
 #define FROMAX_DEFINE_REDUCE_CUDA(name, F, ...)                                                          \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(fromax_##name##_cuda, fromax::cuda::ReduceImpl<fromax::functors::F>, \
                                 ffi::Ffi::Bind()                                                    \
-                                    .Ctx<fromax::cuda::StreamContext>()                       \
+                                    .Ctx<fromax::cuda::StreamContext>()                             \
                                     .Ctx<fromax::cuda::Scratch>()                                   \
                                     .Arg<ffi::AnyBuffer>()                                          \
                                     .RemainingArgs()                                                \
