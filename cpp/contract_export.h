@@ -14,7 +14,7 @@ namespace fromax {
 
 // Per target: (kind, functor type, inputs, sums or results, columns, a fused functor's (reduce,
 // update) or None, layout): the lists as written in the table, and the layout the functor type
-// declares, (kIn, kSums or kOut, kCoeffs, kParam, absolute) of a reduce or update, (kCoeffs,) of a
+// declares, (kIn, kSums or kOut, kCoeffs, kParam) of a reduce or update, (kCoeffs,) of a
 // fused functor.
 inline std::string JoinLists(const char* a, const char* b) {  // "(x, y)" + "(z)" -> "(x, y, z)"
   std::string left(a), right(b);
@@ -24,11 +24,11 @@ inline std::string JoinLists(const char* a, const char* b) {  // "(x, y)" + "(z)
 }
 template <class F>
 nanobind::tuple ReduceLayout() {
-  return nanobind::make_tuple(F::kIn, F::kSums, F::kCoeffs, -1, false);
+  return nanobind::make_tuple(F::kIn, F::kSums, F::kCoeffs, -1);
 }
 template <class F>
 nanobind::tuple UpdateLayout() {
-  return nanobind::make_tuple(F::kIn, F::kOut, F::kCoeffs, F::kParam, fromax::functors::IsAbsolute<F>::value);
+  return nanobind::make_tuple(F::kIn, F::kOut, F::kCoeffs, F::kParam);
 }
 template <class F>
 nanobind::tuple FusedLayout() {

@@ -221,7 +221,7 @@ __device__ __forceinline__ void ChunkUpdate(const Entry& e, int64_t begin, int64
 #pragma unroll
           for (int k = 0; k < F::kIn; ++k) x[k] = xs[k][l];
           F::Update(row, x, y);
-          if constexpr (!kDelta && !functors::IsAbsolute<F>::value) y[0] += x[F::kParam];
+          if constexpr (!kDelta) y[0] += x[F::kParam];
 #pragma unroll
           for (int j = 0; j < F::kOut; ++j) ys[j][l] = y[j];
         }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,3 +119,13 @@ ENGINE_OPTIMIZERS = _engine_optimizers()
 # Those whose step reduces (per-tensor or global sums): sharded, they all-reduce partial sums; the
 # others are elementwise and need no collective at all.
 REDUCING = {"fromage", "fromage_p_bound", "lamb", "dog"}
+
+
+def passes_in_an_x64_process(test_file: str, selection: str, expected: int) -> None:
+    """Run ``selection`` (a ``-k`` expression) of ``test_file`` in a subprocess with x64 on (it must be
+    on before JAX starts) and assert that exactly ``expected`` tests passed there."""
+    env = dict(os.environ, JAX_ENABLE_X64="1")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file, "-k", selection],
+                         capture_output=True, text=True, env=env, cwd=os.path.dirname(test_file), check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"{expected} passed" in run.stdout, run.stdout[-500:]

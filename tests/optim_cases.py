@@ -80,7 +80,7 @@ CASES: dict[str, Case] = {
                              optax.chain(optax.trace(0.7, nesterov=True), optax.scale(-0.05)), 0.1),
     "Adam": Case(lambda: optim.Adam(lr=0.01, betas=(0.8, 0.99), eps=1e-6),
                  optax.adam(0.01, b1=0.8, b2=0.99, eps=1e-6), 0.01),
-    "Adam(weight_decay, amsgrad)": Case(lambda: optim.Adam(lr=0.01, beta1=0.85, eps=1e-6, weight_decay=1e-2, amsgrad=True),
+    "Adam(weight_decay, amsgrad)": Case(lambda: optim.Adam(lr=0.01, betas=(0.85, 0.999), eps=1e-6, weight_decay=1e-2, amsgrad=True),
                                         _l2(1e-2, optax.scale_by_amsgrad(b1=0.85, b2=0.999, eps=1e-6), optax.scale(-0.01)), 0.01),
     "AdamW": Case(lambda: optim.AdamW(lr=0.01, betas=(0.8, 0.99), weight_decay=0.05),
                   optax.adamw(0.01, b1=0.8, b2=0.99, weight_decay=0.05), 0.01),

@@ -168,18 +168,21 @@ def test_fused_steps_on_the_emulated_cuda_engine():
 # fused), f32/bf16/f16 and f64, scalar, size-0, short-group and multi-chunk leaves, vmap segments,
 # every output mode (tests/test_functors.py, all of it); Fromage's per-step comparison with the
 # reference at one learning rate for every dtype and p_bound, zero tensors, p_bound's cap, NaN/Inf
-# gradients and determinism (the rest of test_fromage_numerics repeats those code paths at other
+# gradients and determinism, optax's NaN/Inf propagation for the layer-wise family and AdamW (the rest of test_fromage_numerics repeats those code paths at other
 # learning rates and lengths: about 6 more minutes under emulation, left to the CPU run).
 FROMAGE = "tests/test_fromage_numerics.py::"
 EMULATED_SUITES = [
     "tests/test_functors.py",
     *(f"{FROMAGE}test_kernel_matches_reference_each_step[{p}-0.1-{d}]" for p in ("None", "1.0") for d in ("f32", "bf16", "f16", "mixed")),
-    f"{FROMAGE}test_matches_optax_fromage_without_min_norm",
+    f"{FROMAGE}test_matches_optax_fromage",
     f"{FROMAGE}test_zero_tensor_and_zero_gradient_use_the_plain_step",
     f"{FROMAGE}test_p_bound_caps_norm_and_leaves_zero_init_uncapped",
     f"{FROMAGE}test_leaf_counts[1]",
     f"{FROMAGE}test_nan_and_inf_gradients_follow_the_reference",
     f"{FROMAGE}test_fused_step_is_deterministic",
+    # NaN and infinities where optax has them: the per-tensor ratios, weight decay and first-step selects.
+    *(f"tests/test_parity_optax.py::test_non_finite_values_propagate_as_in_optax[{n}-{p}]"
+      for n in ("fromage", "lamb", "lars", "novograd", "adamw") for p in ("params", "grads", "state")),
 ]
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -36,12 +40,11 @@ def test_shape_mismatch_names_leaf():
 
 def test_integer_leaf_names_leaf():
     params = {"w": jnp.ones(3), "step": jnp.zeros((), jnp.int32)}
-    tx = fromax.fromage()
-    state = tx.init(params)  # without p_bound, init reads no leaf
+    for tx in (fromax.fromage(), fromax.fromage(p_bound=1.0), fromax.adamw(1e-3), fromax.mechanize(fromax.lamb(1e-3))):
+        with pytest.raises(TypeError, match=r"\['step'\].*int32"):  # at init, not at the first update
+            tx.init(params)
     with pytest.raises(TypeError, match=r"\['step'\].*int32"):
-        tx.update(params, state, params)
-    with pytest.raises(TypeError, match=r"\['step'\].*int32"):
-        fromax.fromage(p_bound=1.0).init(params)
+        fromax.fromage().update(params, fromax.FromageState(jnp.zeros([], jnp.int32), None), params)
     with pytest.raises(TypeError, match=r"\['step'\]"):
         fromax.per_tensor_norms(params)
 
@@ -104,3 +107,89 @@ def test_ffi_backend_without_kernels_is_a_clear_error(monkeypatch):
     assert "fromax_" not in text
     upd, _ = tx.update(GRADS, tx.init(PARAMS), PARAMS)
     assert jnp.all(jnp.isfinite(upd["dense"]["w"]))
+
+
+@pytest.mark.parametrize(
+    "build, error, message",
+    [
+        (lambda: fromax.adamw("1e-3"), TypeError, r"fromax\.adamw: learning_rate must be a real number, got str '1e-3'"),
+        (lambda: fromax.fromage(None), TypeError, r"fromax\.fromage: learning_rate must not be None"),
+        (lambda: fromax.fromage(p_bound="1"), TypeError, r"fromax\.fromage: p_bound must be a real number"),
+        (lambda: fromax.mechanize(None), TypeError, r"fromax\.mechanize: base_optimizer must not be None"),
+        (lambda: fromax.schedule_free("adamw", 1e-3), TypeError, r"fromax\.schedule_free: base_optimizer must be an optax GradientTransformation"),
+        (lambda: fromax.adamw(1e-3, b1=None), TypeError, r"fromax\.adamw: b1 must not be None"),
+        (lambda: fromax.adamw(1e-3, mu_dtype=jnp.int32), TypeError, r"fromax\.adamw: mu_dtype must be a floating dtype"),
+        (lambda: fromax.adamw(1e-3, mask="all"), TypeError, r"fromax\.adamw: mask must be a bool, a pytree"),
+        (lambda: fromax.lars(1e-3, nesterov="yes"), TypeError, r"fromax\.lars: nesterov must be True or False"),
+        (lambda: fromax.prodigy(betas=0.9), TypeError, r"fromax\.prodigy: betas must be a pair"),
+        (lambda: fromax.prodigy(betas=(0.9, 1.5)), ValueError, r"fromax\.prodigy: betas\[1\] must be in \[0, 1\)"),
+        (lambda: fromax.dog(init_step=("guess", 1e-6)), ValueError, r"fromax\.dog: init_step must be \('distance'"),
+        (lambda: fromax.dog(init_step=("distance", -1.0)), ValueError, r"fromax\.dog: init_step\[1\] must be a finite scalar > 0"),
+        (lambda: fromax.mechanize(fromax.adamw(1e-3), num_betas=0), ValueError, r"fromax\.mechanize: num_betas must be an int >= 1"),
+        (lambda: fromax.schedule_free_sgd(warmup_steps=-1), ValueError, r"fromax\.schedule_free_sgd: warmup_steps must be an int >= 0"),
+        (lambda: fromax.schedule_free_sgd(warmup_steps=2.5), TypeError, r"fromax\.schedule_free_sgd: warmup_steps must be an int"),
+        (lambda: fromax.momo(lower_bound=float("nan")), ValueError, r"fromax\.momo: lower_bound must be a finite scalar"),
+        (lambda: fromax.fromage(0.01, min_norm=-1.0), ValueError, r"fromax\.fromage: min_norm must be a finite scalar >= 0"),
+        (lambda: fromax.fromage(0.01, unknown=1), TypeError, r"fromax\.fromage: got an unexpected keyword argument 'unknown'"),
+    ],
+)
+def test_every_argument_is_checked_when_the_optimizer_is_built(build, error, message):
+    """Wrong kinds (None, strings, ints for dtypes, non-transformations) and out-of-range values fail
+    at construction with an error that names the optimizer and the argument."""
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_every_constructor_argument_has_a_rule():
+    """fromax._validate.checked refuses (at import) a factory with an argument it has no rule for;
+    every public optimizer goes through it."""
+    from fromax._validate import checked
+
+    def f(a, b=1):
+        return a, b
+
+    with pytest.raises(RuntimeError, match=r"fromax\.f: arguments without a rule \['b'\]"):
+        checked(a=lambda *_: None)(f)
+    factories = [getattr(fromax, n) for n in fromax.__all__ if getattr(getattr(fromax, n), "fromax_factory", False)]
+    assert len(factories) == 18
+    for f in factories:
+        assert getattr(f.__wrapped__, "__wrapped__", None) is not None, f.__name__  # eager_jit(checked(factory))
+
+
+def test_complex_leaves_are_refused_at_init_with_the_workaround():
+    """Complex parameters: a TypeError at init naming the leaf and recommending
+    optax.contrib.split_real_and_imaginary, which then trains them (each part a real leaf)."""
+    from optax import contrib
+
+    params = {"z": jnp.array([1.0 + 1.0j, 2.0 - 0.5j], jnp.complex64), "w": jnp.ones(2)}
+    with pytest.raises(TypeError, match=r"\['z'\] is complex \(complex64\).*split_real_and_imaginary"):
+        fromax.adamw(1e-2).init(params)
+    tx = contrib.split_real_and_imaginary(fromax.adamw(1e-2))
+    state = tx.init(params)
+    updates, state = tx.update(params, state, params)
+    assert updates["z"].dtype == jnp.complex64 and bool(jnp.all(jnp.isfinite(updates["z"])))
+
+
+def test_mu_dtype_wider_than_the_accumulator_is_refused_at_init():
+    """mu_dtype: narrower (bfloat16) works; float64 moments for float32 params are refused at init,
+    naming mu_dtype (without x64, float64 means float32, as in optax)."""
+    params = {"w": jnp.ones(3)}
+    tx = fromax.adamw(1e-2, mu_dtype=jnp.bfloat16)
+    state = tx.init(params)
+    assert state.mu["w"].dtype == jnp.bfloat16
+    params, state = fromax.step(tx, {"w": jnp.ones(3)}, state, params)
+    assert state.mu["w"].dtype == jnp.bfloat16 and bool(jnp.all(params["w"] < 1))
+    with pytest.warns(UserWarning, match="float64 requested in zeros_like is not available"):  # optax's own warning
+        assert fromax.adamw(1e-2, mu_dtype=jnp.float64).init(params).mu["w"].dtype == jnp.float32  # x64 off
+    code = (
+        "import jax, jax.numpy as jnp, fromax\n"
+        "assert jax.config.jax_enable_x64\n"
+        "try:\n"
+        "    fromax.adamw(1e-2, mu_dtype=jnp.float64).init({'w': jnp.ones(3, jnp.float32)})\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+        "print(fromax.adamw(1e-2, mu_dtype=jnp.float64).init({'w': jnp.ones(3, jnp.float64)}).mu['w'].dtype)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, JAX_ENABLE_X64="1"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "fromax.adamw: mu_dtype float64 is wider than the float32" in run.stdout and run.stdout.strip().endswith("float64"), run.stdout

@@ -72,12 +72,15 @@ def test_trajectory_matches_paper_math(lr_name, p_bound):
     assert_trees_close(params, oracle, rtol=2e-5, atol_rel=2e-6)
 
 
-@pytest.mark.parametrize("lr", [0.01, 0.1])
-def test_matches_optax_fromage_without_min_norm(lr):
-    """optax.fromage(lr, min_norm=0) is the same math for a constant lr and no p_bound."""
+@pytest.mark.parametrize("min_norm", [None, 1e-6, 0.5])
+@pytest.mark.parametrize("lr", [0.01, 0.1, "schedule"])
+def test_matches_optax_fromage(lr, min_norm):
+    """optax.fromage(lr, min_norm) is the same math, constant or scheduled lr (both accept schedules);
+    min_norm=None is the paper's rule, optax's min_norm=0."""
     params, grads = random_tree(7, 20, zero_every=4)
-    ours = fromax.fromage(lr, backend="ffi")
-    theirs = optax.fromage(lr, min_norm=0.0)
+    lr = optax.linear_schedule(0.1, 0.01, 10) if lr == "schedule" else lr
+    ours = fromax.fromage(lr, min_norm, backend="ffi")
+    theirs = optax.fromage(lr, 0.0 if min_norm is None else min_norm)
     s_ours, s_theirs = ours.init(params), theirs.init(params)
     for t in range(10):
         grads = random_grads(300 + t, params)

@@ -1,5 +1,6 @@
 """fromax.optim's 17 LR schedulers: each sequence equals its closed form (PyTorch's definition where
-the scheduler is PyTorch's, written here in float64 NumPy), and stepping one changes the lr a jitted
+the scheduler is PyTorch's, braintools' documented one where braintools defines it differently
+(OneCycleLR, PiecewiseConstantSchedule), written here in float64 NumPy), and stepping one changes the lr a jitted
 train step applies without compiling it again."""
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ def _cyclic(e, base=0.01, peak=0.1, up=2, down=3):
 
 
 def _one_cycle(e, peak=0.1, total=10, pct=0.3, div=25.0, final_div=1e4):
-    # PyTorch's OneCycleLR, two phases, cosine annealing
-    initial = peak / div
-    end1, end2 = pct * total - 1, total - 1
-    if e <= end1:
-        return _cos(initial, peak, e / end1)
-    return _cos(peak, initial / final_div, min((e - end1) / (end2 - end1), 1.0))  # held after the end
+    # braintools' OneCycleLR (as its docstring states): linear warmup from peak / div over pct * total
+    # steps, then a cosine from the peak to peak / final_div at total, held after the end
+    initial, warmup = peak / div, pct * total
+    if e <= warmup:
+        return initial + min(e / warmup, 1.0) * (peak - initial)
+    return _cos(peak, peak / final_div, min((e - warmup) / ((1 - pct) * total), 1.0))
 
 
 def _sgdr(e, base=0.1, t0=2, mult=2, low=0.0):
@@ -70,7 +71,7 @@ CLOSED_FORMS = {
     "WarmupCosineSchedule": (lambda: optim.WarmupCosineSchedule(0.1, warmup_steps=3, total_steps=10, warmup_start_lr=0.01, eta_min=0.001),
                              lambda e: 0.01 + 0.09 * e / 3 if e < 3 else _cos(0.1, 0.001, min((e - 3) / 7, 1.0))),
     "PiecewiseConstantSchedule": (lambda: optim.PiecewiseConstantSchedule(0.1, boundaries=[3, 6], values=[1.0, 0.5, 0.1]),
-                                  lambda e: 0.1 * (1.0 if e < 3 else 0.5 if e < 6 else 0.1)),
+                                  lambda e: 1.0 if e < 3 else 0.5 if e < 6 else 0.1),  # absolute rates, as braintools documents
 }
 
 # ReduceLROnPlateau: metrics, and the rates after each step(metric) (PyTorch's rules, worked by hand:

@@ -27,7 +27,7 @@ FROMAX_FN void AdamWStep(const Acc* c, const Acc* x, Acc* y) {
   using out = typename C::out;
   using col = typename C::col;
   const Acc dir = AdamDirection<col>(c, x[in::g], x[in::m], x[in::v], &y[out::m], &y[out::v]);
-  y[out::p] = -c[col::lr] * (dir + c[col::wd] * x[in::p]);
+  y[out::p] = -c[col::lr] * PlusNonzero(dir, c[col::wd], x[in::p]);
 }
 
 struct AdamW : contract::adamw {
@@ -51,7 +51,7 @@ struct LambNorms : contract::lamb_norms {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc* c, const Acc* x, Acc* s) {
     Acc m, v;
-    const Acc u = AdamDirection<col>(c, x[in::g], x[in::m], x[in::v], &m, &v) + c[col::wd] * x[in::p];
+    const Acc u = PlusNonzero(AdamDirection<col>(c, x[in::g], x[in::m], x[in::v], &m, &v), c[col::wd], x[in::p]);
     s[sum::pp] = x[in::p] * x[in::p];
     s[sum::uu] = u * u;
   }

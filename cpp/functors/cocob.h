@@ -14,7 +14,7 @@ struct Cocob : contract::cocob {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
     const Acc p = x[in::p], p0 = x[in::p0];
-    const Acc g = c[col::lr] * (x[in::g] + c[col::wd] * p);
+    const Acc g = c[col::lr] * PlusNonzero(x[in::g], c[col::wd], p);
     const Acc L = Max(x[in::max_grad], Abs(g));
     const Acc G = x[in::abs_grad_sum] + Abs(g);
     const Acc R = Max(x[in::reward] - g * (p - p0), Acc(0));

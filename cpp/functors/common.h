@@ -16,13 +16,6 @@
 
 namespace fromax::functors {
 
-// An update functor whose result 0 is the new parameter itself (kAbsolute = true), not its
-// increment: the fused step stores it as it is instead of adding the parameter to it.
-template <class F, class = void>
-struct IsAbsolute : std::false_type {};
-template <class F>
-struct IsAbsolute<F, std::void_t<decltype(F::kAbsolute)>> : std::bool_constant<F::kAbsolute> {};
-
 template <class Acc>
 FROMAX_FN Acc Sqrt(Acc x) {
   using std::sqrt;  // on the device: CUDA's sqrt(float) / sqrt(double) overloads
@@ -33,6 +26,12 @@ FROMAX_FN Acc Sqrt(Acc x) {
 template <class Acc>
 FROMAX_FN Acc Select(bool c, Acc a, Acc b) {
   return c ? a : b;
+}
+// x + d * p, or x itself where d = 0: never 0 * p, which is NaN for an infinite p. optax adds no
+// weight decay where it is 0 or masked out, so there an infinite parameter stays infinite.
+template <class Acc>
+FROMAX_FN Acc PlusNonzero(Acc x, Acc d, Acc p) {
+  return Select(d != Acc(0), x + d * p, x);
 }
 template <class Acc>
 FROMAX_FN Acc Abs(Acc x) {

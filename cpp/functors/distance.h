@@ -11,7 +11,7 @@ struct DistanceNorms : contract::distance_norms {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc* c, const Acc* x, Acc* s) {
     const Acc d = x[in::x0] - x[in::p];
-    const Acc u = x[in::g] + c[col::wd] * x[in::p];
+    const Acc u = PlusNonzero(x[in::g], c[col::wd], x[in::p]);
     s[sum::dd] = d * d;
     s[sum::uu] = u * u;
   }
@@ -21,7 +21,7 @@ struct DistanceNorms : contract::distance_norms {
 struct ScaledSgd : contract::scaled_sgd {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
-    y[out::p] = c[col::scale] * (x[in::g] + c[col::wd] * x[in::p]);
+    y[out::p] = c[col::scale] * PlusNonzero(x[in::g], c[col::wd], x[in::p]);
   }
 };
 

@@ -16,10 +16,9 @@ struct FromageSums : contract::fromage_sums {
   }
 };
 
-// out = a * W + b * g, written as the new W itself (kAbsolute: the fused step does not add W to it;
-// for the optax contract the caller passes a - 1 as a).
+// dW = a * W + b * g (Fromage passes a = 1/sqrt(1 + lr^2) - 1). The fused step writes W + dW, as
+// optax.apply_updates would: an infinite W then gives the same NaN (inf - inf) as in optax.
 struct Axpby : contract::axpby {
-  static constexpr bool kAbsolute = true;
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
     y[out::p] = c[col::a] * x[in::p] + c[col::b] * x[in::g];
@@ -28,18 +27,28 @@ struct Axpby : contract::axpby {
 
 // The fused Fromage step: FromageSums, the per-tensor coefficients the paper's rule derives from
 // them, then Axpby:
-//   r      = |W| / |g|   if |W| > 0 and |g| > 0, else 1          (the paper's rule; no epsilon)
-//   root   = sqrt(1 + lr^2),  a, b = 1 / root, -lr * r / root
+//   |W|', |g|' = the norms, each raised to min_norm where it is <= min_norm (optax's safe_norm;
+//            min_norm = 0, the default, leaves them as they are)
+//   r      = 1 if |W|' = 0 or |g|' = 0, else |W|' / |g|'   (the paper's rule; no epsilon). Tested
+//            as "= 0", not "> 0", as optax does: a NaN norm gives a NaN ratio that poisons the
+//            tensor's step instead of taking the zero-norm branch.
+//   root   = sqrt(1 + lr^2),  a, b = 1 / root, -lr * r / root   (W_new = a W + b g)
 //   p_bound (only where |W0| > 0): |W_new|^2 = a^2 |W|^2 + 2ab <W,g> + b^2 |g|^2 (closed form, no
 //            extra pass); if |W_new| > cap = p_bound * |W0|, a and b are scaled by cap / |W_new|.
+//   Axpby's row: a - 1 (dW = W_new - W), as scale * (1/root - 1) + (scale - 1) with
+//            1/root - 1 = -lr^2 / (root (1 + root)): no cancellation of 1/root against 1.
 struct Fromage : contract::fromage {
   using Reduce = FromageSums;
   using Update = Axpby;
   template <class Acc>
+  FROMAX_FN static Acc AtLeast(Acc norm, Acc floor) {
+    return norm <= floor ? floor : norm;
+  }
+  template <class Acc>
   FROMAX_FN static void Finish(const Acc* c, const Acc* s, Acc* row) {
     const Acc lr = c[col::lr], ww = s[Reduce::sum::pp], gg = s[Reduce::sum::gg], wg = s[Reduce::sum::pg];
-    const Acc w_norm = Sqrt(ww), g_norm = Sqrt(gg);
-    const Acc ratio = (w_norm > Acc(0) && g_norm > Acc(0)) ? w_norm / g_norm : Acc(1);
+    const Acc w_norm = AtLeast(Sqrt(ww), c[col::min_norm]), g_norm = AtLeast(Sqrt(gg), c[col::min_norm]);
+    const Acc ratio = (w_norm == Acc(0) || g_norm == Acc(0)) ? Acc(1) : w_norm / g_norm;
     const Acc root = Sqrt(Acc(1) + lr * lr);
     const Acc a = Acc(1) / root;
     const Acc b = -(lr * ratio) / root;
@@ -50,7 +59,7 @@ struct Fromage : contract::fromage {
       const Acc cap = c[col::p_bound] * c[col::p0_norm];
       if (new_norm > cap) scale = cap / new_norm;
     }
-    row[Update::col::a] = a * scale;
+    row[Update::col::a] = scale * (-(lr * lr) / (root * (Acc(1) + root))) + (scale - Acc(1));
     row[Update::col::b] = b * scale;
   }
 };

@@ -11,7 +11,7 @@ namespace fromax::functors {
 struct LarsNorms : contract::lars_norms {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc* c, const Acc* x, Acc* s) {
-    const Acc u = x[in::g] + c[col::wd] * x[in::p];
+    const Acc u = PlusNonzero(x[in::g], c[col::wd], x[in::p]);
     s[sum::pp] = x[in::p] * x[in::p];
     s[sum::uu] = u * u;
   }
@@ -22,7 +22,7 @@ struct LarsNorms : contract::lars_norms {
 struct Momentum : contract::momentum {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
-    const Acc u = c[col::scale] * (x[in::g] + c[col::wd] * x[in::p]);
+    const Acc u = c[col::scale] * PlusNonzero(x[in::g], c[col::wd], x[in::p]);
     const Acc t = u + c[col::decay] * x[in::t];
     y[out::p] = c[col::nesterov] != Acc(0) ? u + c[col::decay] * t : t;
     y[out::t] = t;
@@ -34,18 +34,20 @@ struct Momentum : contract::momentum {
 struct Novograd : contract::novograd {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
-    const Acc m = c[col::b1] * x[in::m] + (x[in::g] / c[col::den] + c[col::wd] * x[in::p]);
+    // b1 = 0 on the first step: m is then not read, as optax selects (0 * m would make a NaN m poison m').
+    const Acc m = PlusNonzero(PlusNonzero(x[in::g] / c[col::den], c[col::wd], x[in::p]), c[col::b1], x[in::m]);
     y[out::p] = -c[col::lr] * m;
     y[out::m] = m;
   }
 };
 
 // optax.scale_by_trust_ratio's per-tensor ratio from squared norms: c |p| / (|u| + eps), 1 where
-// either norm is 0.
+// either norm is 0. Tested as "= 0", as optax does: a NaN norm gives a NaN ratio (it poisons the
+// tensor's step, as in optax), not the ratio 1 of the zero branch.
 template <class Acc>
 FROMAX_FN Acc TrustRatio(Acc p_sq, Acc u_sq, Acc c, Acc eps) {
-  const bool both = p_sq > Acc(0) && u_sq > Acc(0);
-  return both ? c * Sqrt(p_sq) / (Sqrt(u_sq) + eps) : Acc(1);
+  const bool zero = p_sq == Acc(0) || u_sq == Acc(0);
+  return zero ? Acc(1) : c * Sqrt(p_sq) / (Sqrt(u_sq) + eps);
 }
 
 // The fused LARS step: LarsNorms, the trust ratio (1 outside the trust-ratio mask), Momentum with

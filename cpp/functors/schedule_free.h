@@ -29,7 +29,7 @@ struct ScheduleFree : contract::schedule_free {
 struct ScheduleFreeSgd : contract::schedule_free_sgd {
   template <class Acc>
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
-    const Acc u = -c[col::lr] * (x[in::g] + c[col::wd] * x[in::y]);
+    const Acc u = -c[col::lr] * PlusNonzero(x[in::g], c[col::wd], x[in::y]);
     y[out::y] = ScheduleFreeStep<col>(c, x[in::y], x[in::z], u, &y[out::z]);
   }
 };
@@ -41,7 +41,7 @@ struct ScheduleFreeAdamW : contract::schedule_free_adamw {
   FROMAX_FN static void Update(const Acc* c, const Acc* x, Acc* y) {
     const Acc g = x[in::g];
     y[out::v] = c[col::b2] * x[in::v] + (Acc(1) - c[col::b2]) * (g * g);
-    const Acc u = -c[col::lr] * (g / (Sqrt(y[out::v] / c[col::bc2]) + c[col::eps]) + c[col::wd] * x[in::y]);
+    const Acc u = -c[col::lr] * PlusNonzero(g / (Sqrt(y[out::v] / c[col::bc2]) + c[col::eps]), c[col::wd], x[in::y]);
     y[out::y] = ScheduleFreeStep<col>(c, x[in::y], x[in::z], u, &y[out::z]);
   }
 };

@@ -242,7 +242,7 @@ def _reference(functor: Functor, delta: Output):
         out: list[list[Array]] = [[] for _ in functor.replaces]
         for i in range(len(streams[0])):
             results = _leaf_math(functor, coeffs, streams, i)
-            if not delta and not functor.absolute:
+            if not delta:
                 results[0] = results[0] + streams[functor.replaces[0]][i].astype(coeffs.dtype)
             for j, r in enumerate(functor.replaces):
                 out[j].append(results[j].astype(streams[r][i].dtype))

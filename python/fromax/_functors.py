@@ -12,8 +12,7 @@ coefficients (``c.lr``, ...: hyperparameters and per-tensor scalars) and returns
 * a **reduce** functor: its terms, each summed over the tensor (per-tensor sums); or
 * an **update** functor: its results, each named after the input stream it replaces. The result
   named after the parameter is its increment ``dp``; the fused step writes ``p + dp`` over the
-  parameter instead. An ``absolute`` update's parameter result is the new parameter itself (its
-  rows say which: Fromage's ``a W + b g``), stored as it is.
+  parameter instead, as ``optax.apply_updates`` would (so non-finite values propagate as there).
 * a **per-tensor fused** functor: a reduce functor and an update functor over the same streams,
   coupled per tensor by its math, ``finish(c, s) -> row``, which turns each tensor's sums ``s``
   (by the reduce's names) into its update row (by the update's column names). One call reduces,
@@ -59,7 +58,6 @@ class Named:
 class Functor:
     entry: Entry  # the contract (functors.h)
     math: Callable  # (c, x) -> {name: term or result}; fused: (c, s) -> {update column: value}
-    absolute: bool = False  # update functors: the parameter's result is its new value, not an increment
     parts: tuple["Functor", "Functor"] | None = None  # fused functors: (reduce, update)
 
     name = property(lambda self: self.entry.name)
@@ -123,7 +121,7 @@ def in_xla_form() -> bool:
     return _XLA_FORM[0]
 
 
-def _register(kind: str, name: str, absolute: bool = False):
+def _register(kind: str, name: str):
     """Register ``math`` as the math of the table's entry ``name`` (which must be a ``kind``)."""
     entry = TABLE.get(name)
     if entry is None or entry.kind != kind:
@@ -133,7 +131,7 @@ def _register(kind: str, name: str, absolute: bool = False):
         if kind == "fused":  # its parts' fit is checked by _contract.parse
             FUNCTORS[name] = Functor(entry, math, parts=tuple(FUNCTORS[part] for part in entry.parts))
         else:
-            FUNCTORS[name] = Functor(entry, math, absolute=absolute)
+            FUNCTORS[name] = Functor(entry, math)
         return FUNCTORS[name]
 
     return register
@@ -143,8 +141,8 @@ def _reduce(name: str):
     return _register("reduce", name)
 
 
-def _update(name: str, absolute: bool = False):
-    return _register("update", name, absolute)
+def _update(name: str):
+    return _register("update", name)
 
 
 def _fused(name: str):
@@ -157,7 +155,7 @@ def fromage_sums(c, x):
     return {"pp": x.p * x.p, "gg": x.g * x.g, "pg": x.p * x.g}
 
 
-@_update("axpby", absolute=True)
+@_update("axpby")
 def axpby(c, x):
     return {"p": c.a * x.p + c.b * x.g}
 
@@ -168,17 +166,27 @@ def _safe_sqrt(x, positive):
 
 
 def norm_from_squared(sq):
-    """``sqrt(sq)`` whose derivative at ``sq = 0`` is 0 (a zero tensor's norm), not NaN."""
-    return jnp.where(sq > 0, _safe_sqrt(sq, sq > 0), 0)
+    """``sqrt(sq)`` whose derivative at ``sq = 0`` is 0 (a zero tensor's norm), not NaN; 0 for a
+    negative ``sq`` (rounding in a closed form), NaN for a NaN one (it poisons what it scales)."""
+    positive = sq > 0
+    return jnp.where(positive, _safe_sqrt(sq, positive), jnp.where(sq <= 0, 0, sq))
 
 
-def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool):
+def at_least(norm, floor):
+    """optax's ``safe_norm`` clamp: ``floor`` where ``norm <= floor``, else ``norm`` (NaN stays NaN)."""
+    return norm if is_static_zero(floor) else jnp.where(norm <= floor, floor, norm)
+
+
+def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool, min_norm=0.0):
     r"""Per-tensor Fromage coefficients ``(a, b)`` with ``W_new = a W + b g`` (or ``W_new - W`` if delta).
 
     .. math::
-        r = \|W\| / \|g\| \text{ if } \|W\|>0 \text{ and } \|g\|>0 \text{ else } 1,\qquad
+        r = 1 \text{ if } \|W\|' = 0 \text{ or } \|g\|' = 0 \text{ else } \|W\|' / \|g\|',\qquad
         a = 1/\sqrt{1+\eta^2},\quad b = -\eta r/\sqrt{1+\eta^2}
 
+    where :math:`\|x\|'` is the norm raised to ``min_norm`` where it is ``<= min_norm`` (optax's
+    ``safe_norm``; ``min_norm = 0``, the paper's rule, leaves it as it is). The zero test is
+    ``= 0``, as in optax, so a NaN norm gives a NaN ratio and poisons the tensor's step.
     With ``init_norms`` (``p_bound`` set; None or a 0 entry: uncapped), where ``\|W_0\| > 0`` and
     ``\|W_new\| = \sqrt{a^2\|W\|^2 + 2ab\langle W,g\rangle + b^2\|g\|^2} > p_{bound}\|W_0\|``, both are
     scaled by ``p_bound \|W_0\| / \|W_new\|``. With ``delta``, ``a`` becomes ``a - 1``, evaluated
@@ -186,8 +194,9 @@ def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool):
     """
     # Square roots only of positive values, even in the branch jnp.where discards: under jax.grad a
     # discarded sqrt(0) would still send inf * 0 = NaN into the derivative (zero-initialised biases).
-    both = (ww > 0) & (gg > 0)
-    ratio = jnp.where(both, _safe_sqrt(ww, both) / _safe_sqrt(gg, both), jnp.ones_like(ww))
+    w_norm, g_norm = at_least(norm_from_squared(ww), min_norm), at_least(norm_from_squared(gg), min_norm)
+    zero = (w_norm == 0) | (g_norm == 0)
+    ratio = jnp.where(zero, jnp.ones_like(ww), w_norm / jnp.where(zero, 1, g_norm))
     root = jnp.sqrt(1 + lr * lr)
     a = 1 / root
     b = -(lr * ratio) / root
@@ -208,7 +217,7 @@ def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool):
 
 @_fused("fromage")
 def fromage(c, s):  # p0_norm: |W0| (0: uncapped)
-    a, b = fromage_coefficients(s.pp, s.gg, s.pg, c.lr, c.p_bound, c.p0_norm, False)
+    a, b = fromage_coefficients(s.pp, s.gg, s.pg, c.lr, c.p_bound, c.p0_norm, True, c.min_norm)
     return {"a": a, "b": b}
 
 
@@ -224,6 +233,13 @@ def axpy(a, x, y):
     return y if is_static_zero(a) else a * x + y
 
 
+def plus_nonzero(d, p, x):
+    """``x + d * p`` where ``d != 0``, else ``x`` (never ``0 * p``, which is NaN for an infinite p)."""
+    if isinstance(d, (int, float, np.number)):
+        return x if d == 0 else x + d * p
+    return jnp.where(d != 0, x + d * p, x)
+
+
 def adam_direction(c, g, m, v):
     """The Adam direction from the columns every Adam row starts with (``adam_columns``)."""
     m_new = c.b1 * m + (1 - c.b1) * g
@@ -235,7 +251,7 @@ def adam_direction(c, g, m, v):
 @_update("adamw")
 def adamw(c, x):
     d, m, v = adam_direction(c, x.g, x.m, x.v)
-    return {"p": -c.lr * (d + c.wd * x.p), "m": m, "v": v}
+    return {"p": -c.lr * plus_nonzero(c.wd, x.p, d), "m": m, "v": v}
 
 
 @_update("adamw_ema")
@@ -246,17 +262,18 @@ def adamw_ema(c, x):
 @_reduce("lamb_norms")
 def lamb_norms(c, x):
     d, _, _ = adam_direction(c, x.g, x.m, x.v)
-    u = d + c.wd * x.p
+    u = plus_nonzero(c.wd, x.p, d)
     return {"pp": x.p * x.p, "uu": u * u}
 
 
 def trust_ratio(p_sq, u_sq, trust_coefficient, eps):
     """``optax.scale_by_trust_ratio``'s per-tensor ratio from squared norms: ``c |p| / (|u| + eps)``,
-    1 where either norm is 0. Square roots only of positive values (finite derivatives)."""
-    both = (p_sq > 0) & (u_sq > 0)
-    p_norm = jnp.sqrt(jnp.where(both, p_sq, 1))
-    u_norm = jnp.sqrt(jnp.where(both, u_sq, 1))
-    return jnp.where(both, trust_coefficient * p_norm / (u_norm + eps), 1)
+    1 where either norm is 0 (tested as ``= 0``, as optax does: a NaN norm poisons the step).
+    Square roots only of non-zero values (finite derivatives)."""
+    zero = (p_sq == 0) | (u_sq == 0)
+    p_norm = jnp.sqrt(jnp.where(zero, 1, p_sq))
+    u_norm = jnp.sqrt(jnp.where(zero, 1, u_sq))
+    return jnp.where(zero, 1, trust_coefficient * p_norm / (u_norm + eps))
 
 
 @_fused("lamb")
@@ -284,20 +301,20 @@ def surprise_sums(c, x):
 # ---- LARS, NovoGrad (cpp/functors/layerwise.h) -------------------------------------------------
 @_reduce("lars_norms")
 def lars_norms(c, x):
-    u = x.g + c.wd * x.p
+    u = plus_nonzero(c.wd, x.p, x.g)
     return {"pp": x.p * x.p, "uu": u * u}
 
 
 @_update("momentum")
 def momentum(c, x):
-    u = c.scale * axpy(c.wd, x.p, x.g)
+    u = c.scale * plus_nonzero(c.wd, x.p, x.g)
     t = u + c.decay * x.t
     return {"p": jnp.where(c.nesterov != 0, u + c.decay * t, t), "t": t}
 
 
 @_update("novograd")
 def novograd(c, x):
-    m = c.b1 * x.m + axpy(c.wd, x.p, x.g / c.den)
+    m = plus_nonzero(c.b1, x.m, plus_nonzero(c.wd, x.p, x.g / c.den))  # b1 = 0: m unread (first step)
     return {"p": -c.lr * m, "m": m}
 
 
@@ -311,13 +328,13 @@ def lars(c, s):
 @_reduce("distance_norms")
 def distance_norms(c, x):
     d = x.x0 - x.p
-    u = x.g + c.wd * x.p
+    u = plus_nonzero(c.wd, x.p, x.g)
     return {"dd": d * d, "uu": u * u}
 
 
 @_update("scaled_sgd")
 def scaled_sgd(c, x):
-    return {"p": c.scale * (x.g + c.wd * x.p)}
+    return {"p": c.scale * plus_nonzero(c.wd, x.p, x.g)}
 
 
 # ---- Prodigy, D-Adapt AdamW (cpp/functors/dadapt.h) ---------------------------------------------
@@ -353,7 +370,7 @@ def dadapt(c, x):  # c.d_new: this step's D estimate, unused (see cpp/functors/d
 @_update("cocob")
 def cocob(c, x):
     p, p0 = x.p, x.p0
-    g = c.lr * axpy(c.wd, p, x.g)
+    g = c.lr * plus_nonzero(c.wd, p, x.g)
     big_l = jnp.maximum(x.max_grad, jnp.abs(g))
     big_g = x.abs_grad_sum + jnp.abs(g)
     r = x.reward - g * (p - p0)
@@ -433,7 +450,7 @@ def schedule_free(c, x):
 
 @_update("schedule_free_sgd")
 def schedule_free_sgd(c, x):
-    u = -c.lr * axpy(c.wd, x.y, x.g)
+    u = -c.lr * plus_nonzero(c.wd, x.y, x.g)
     dy, z = schedule_free_step(c, x.y, x.z, u)
     return {"y": dy, "z": z}
 
@@ -442,7 +459,7 @@ def schedule_free_sgd(c, x):
 def schedule_free_adamw(c, x):
     g = x.g
     v = c.b2 * x.v + (1 - c.b2) * (g * g)
-    u = -c.lr * axpy(c.wd, x.y, g / (jnp.sqrt(v / c.bc2) + c.eps))
+    u = -c.lr * plus_nonzero(c.wd, x.y, g / (jnp.sqrt(v / c.bc2) + c.eps))
     u_again = None
     if in_xla_form():
         # u once more, for the params' loop to recover z (schedule_free_step), written so that
@@ -450,19 +467,12 @@ def schedule_free_adamw(c, x):
         # and XLA computes them inside each loop. One u read by two loops is an expensive value
         # with two users, which XLA's CPU fusion writes to a temporary instead (a fresh buffer
         # written and read twice per step). It differs from u by an ulp of u at most.
-        u_again = -c.lr * axpy(c.wd, x.y, g * (1 / (jnp.sqrt(v * (1 / c.bc2)) + c.eps)))
+        u_again = -c.lr * plus_nonzero(c.wd, x.y, g * (1 / (jnp.sqrt(v * (1 / c.bc2)) + c.eps)))
     dy, z = schedule_free_step(c, x.y, x.z, u, u_again)
     return {"y": dy, "z": z, "v": v}
 
 
 # ---- the gradient prologue (cpp/functors/prologue.h) ----------------------------------------------
-def plus_nonzero(d, p, x):
-    """``x + d * p`` where ``d != 0``, else ``x`` (never ``0 * p``, which is NaN for an infinite p)."""
-    if isinstance(d, (int, float, np.number)):
-        return x if d == 0 else x + d * p
-    return jnp.where(d != 0, x + d * p, x)
-
-
 def apply_prologue(c, g, p):
     """``g' = post_scale * clamp(pre_scale * g + pre_decay * p, -clip, clip) + post_decay * p``
     (``clip = inf``: no clamp); ``c`` holds the prologue's columns by name."""

@@ -30,24 +30,25 @@ def value_at(x: Any, count: Array) -> Any:
 
 def mask_vector(mask: Any, params: Any, n: int) -> np.ndarray | Array:
     """Per-leaf 0/1 weights of an optax mask (None or True: every leaf; a pytree of booleans, or a
-    prefix of the params tree, or a callable returning one)."""
+    prefix of the params tree, or a callable returning one). float64, so that a value scaled by it
+    keeps every bit until the rows cast it to the accumulator dtype (f64 for f64 leaves)."""
     if mask is None or mask is True:
-        return np.ones(n, np.float32)
+        return np.ones(n, np.float64)
     if mask is False:
-        return np.zeros(n, np.float32)
+        return np.zeros(n, np.float64)
     tree = mask(params) if callable(mask) else mask
     flags = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
     values = jax.tree.leaves(flags)
     if len(values) != n:
         raise ValueError(f"fromax: the mask covers {len(values)} leaves but the params have {n}")
-    return np.asarray([bool(v) for v in values], np.float32)
+    return np.asarray([bool(v) for v in values], np.float64)
 
 
 def decay_vector(weight_decay: Any, mask: Any, params: Any, n: int, count: Array):
     """Per-leaf weight decay at step ``count``: the (scheduled) value where ``mask`` is True, 0
     elsewhere; ``weight_decay=None`` is no decay."""
     if weight_decay is None:
-        return np.zeros(n, np.float32)
+        return np.zeros(n, np.float64)
     return value_at(weight_decay, count) * mask_vector(mask, params, n)
 
 
@@ -95,10 +96,14 @@ def transformation(init_fn: Callable, apply: Callable, folds: frozenset = frozen
     def update_state_in_place(updates: Any, state: Any, params: Any = None, **extra_args: Any):
         return apply(updates, state, params, Output.INCREMENT_STATE_IN_PLACE, **extra_args)
 
+    def checked_init(params: Any) -> Any:
+        leaves_with_paths(params, "parameter")  # unsupported leaves fail here, not at the first update
+        return init_fn(params)
+
     update_fn.fromax_fused_step = fused_step  # type: ignore[attr-defined]  # found by fromax.step
     update_fn.fromax_update_state_in_place = update_state_in_place  # type: ignore[attr-defined]  # see base_update
     update_fn.fromax_folds = folds  # type: ignore[attr-defined]  # see fromax._fusion
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(checked_init, update_fn)
 
 
 def base_update(base: optax.GradientTransformation, delta: Output) -> Callable:

@@ -6,13 +6,15 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from fromax import _engine
 from fromax._optimizer_base import FOLDS_ALL, Leaves, adam_columns, decay_vector, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
 from fromax._functors import trust_ratio
-from fromax._validate import check_beta, check_nonnegative
+from fromax._validate import BETA, FLAG, FLOAT_DTYPE, MASK, NONNEGATIVE, checked, leaves_with_paths
+from fromax.reference import acc_dtype
 
 Array = jax.Array
 MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
@@ -27,8 +29,17 @@ class AdamWState(NamedTuple):
     nu: Any
 
 
-def _adam_init(mu_dtype):
+def _adam_init(who: str, mu_dtype):
     def init_fn(params: Any) -> AdamWState:
+        if mu_dtype is not None:  # mu may be narrower or as wide, not wider than a leaf's accumulator
+            mu_acc = acc_dtype(jax.dtypes.canonicalize_dtype(mu_dtype))
+            for path, leaf in zip(*leaves_with_paths(params, "parameter")[:2]):
+                if mu_acc.itemsize > acc_dtype(leaf.dtype).itemsize:
+                    raise ValueError(
+                        f"fromax.{who}: mu_dtype {np.dtype(mu_dtype).name} is wider than the {acc_dtype(leaf.dtype).name} the "
+                        f"kernels compute parameter leaf {path} ({leaf.dtype}) in; use a mu_dtype of float32 or narrower "
+                        "(bfloat16, float16), or float64 parameters"
+                    )
         mu = optax.tree.zeros_like(params, dtype=mu_dtype)
         return AdamWState(jnp.zeros([], jnp.int32), mu, optax.tree.zeros_like(params))
 
@@ -62,6 +73,7 @@ def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, ma
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, eps_root=NONNEGATIVE, mu_dtype=FLOAT_DTYPE, weight_decay=NONNEGATIVE, mask=MASK, nesterov=FLAG)
 def adamw(
     learning_rate: optax.ScalarOrSchedule,
     b1: float = 0.9,
@@ -104,13 +116,12 @@ def adamw(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_nonnegative("fromax.adamw", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
-    check_beta("fromax.adamw", b1=b1, b2=b2)
 
-    return transformation(_adam_init(mu_dtype), _adam_apply("adamw", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov, False, backend), folds=FOLDS_ALL)
+    return transformation(_adam_init("adamw", mu_dtype), _adam_apply("adamw", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov, False, backend), folds=FOLDS_ALL)
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, eps_root=NONNEGATIVE, weight_decay=NONNEGATIVE, mask=MASK)
 def lamb(
     learning_rate: optax.ScalarOrSchedule,
     b1: float = 0.9,
@@ -143,7 +154,5 @@ def lamb(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_nonnegative("fromax.lamb", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
-    check_beta("fromax.lamb", b1=b1, b2=b2)
 
-    return transformation(_adam_init(None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend), folds=FOLDS_ALL)
+    return transformation(_adam_init("lamb", None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend), folds=FOLDS_ALL)

@@ -17,7 +17,7 @@ from fromax import _engine
 from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
-from fromax._validate import check_nonnegative
+from fromax._validate import MASK, NONNEGATIVE, checked
 
 Array = jax.Array
 
@@ -34,6 +34,7 @@ class COCOBState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, alpha=NONNEGATIVE, eps=NONNEGATIVE, weight_decay=NONNEGATIVE, mask=MASK)
 def cocob(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     alpha: float = 100.0,
@@ -62,7 +63,6 @@ def cocob(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_nonnegative("fromax.cocob", learning_rate=learning_rate, alpha=alpha, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> COCOBState:
         zeros = optax.tree.zeros_like(params)

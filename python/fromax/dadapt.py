@@ -17,7 +17,7 @@ import optax
 from fromax import _engine
 from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, power, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
-from fromax._validate import check_beta, check_nonnegative
+from fromax._validate import BETA, FLAG, NONNEGATIVE, checked, pair
 
 Array = jax.Array
 
@@ -35,6 +35,7 @@ class ProdigyState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, betas=pair(BETA), beta3=BETA, eps=NONNEGATIVE, estim_lr0=NONNEGATIVE, estim_lr_coef=NONNEGATIVE, weight_decay=NONNEGATIVE, safeguard_warmup=FLAG)
 def prodigy(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -73,8 +74,6 @@ def prodigy(
     """
     beta1, beta2 = betas
     beta3 = beta2**0.5 if beta3 is None else beta3
-    check_beta("fromax.prodigy", beta1=beta1, beta2=beta2, beta3=beta3)
-    check_nonnegative("fromax.prodigy", learning_rate=learning_rate, eps=eps, estim_lr0=estim_lr0, estim_lr_coef=estim_lr_coef, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> ProdigyState:
         dtype = scalar_dtype(params)
@@ -115,6 +114,7 @@ class DAdaptAdamWState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, betas=pair(BETA), eps=NONNEGATIVE, estim_lr0=NONNEGATIVE, weight_decay=NONNEGATIVE)
 def dadapt_adamw(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -145,8 +145,6 @@ def dadapt_adamw(
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
     beta1, beta2 = betas
-    check_beta("fromax.dadapt_adamw", beta1=beta1, beta2=beta2)
-    check_nonnegative("fromax.dadapt_adamw", learning_rate=learning_rate, eps=eps, estim_lr0=estim_lr0, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> DAdaptAdamWState:
         dtype = scalar_dtype(params)

@@ -18,7 +18,7 @@ from fromax import _engine
 from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
-from fromax._validate import check_nonnegative, leaves_with_paths
+from fromax._validate import INIT_STEP, MASK, NONNEGATIVE, checked, leaves_with_paths
 
 Array = jax.Array
 
@@ -35,6 +35,7 @@ class DoGState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, init_step=INIT_STEP, eps=NONNEGATIVE, weight_decay=NONNEGATIVE, mask=MASK)
 def dog(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     init_step: tuple[Literal["distance", "learning_rate", "heuristic"], Any] = ("heuristic", 1e-6),
@@ -65,9 +66,6 @@ def dog(
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
     kind, value = init_step
-    if kind not in ("distance", "learning_rate", "heuristic"):
-        raise ValueError(f"fromax.dog: init_step must be ('distance' | 'learning_rate' | 'heuristic', value), got {init_step!r}")
-    check_nonnegative("fromax.dog", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> DoGState:
         dtype = scalar_dtype(params)
@@ -112,6 +110,7 @@ class DoWGState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, init_estim_sq_dist=NONNEGATIVE, eps=NONNEGATIVE, weight_decay=NONNEGATIVE, mask=MASK)
 def dowg(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     init_estim_sq_dist: Optional[float] = None,
@@ -140,7 +139,6 @@ def dowg(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_nonnegative("fromax.dowg", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, init_estim_sq_dist=init_estim_sq_dist)
 
     def init_fn(params: Any) -> DoWGState:
         dtype = scalar_dtype(params)

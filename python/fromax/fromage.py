@@ -11,7 +11,7 @@ import optax
 from fromax import _engine, _ffi, _prologue
 from fromax._eager import eager_jit
 from fromax._functors import fromage_coefficients, norm_from_squared, plus_nonzero
-from fromax._validate import check_nonnegative, leaves_with_paths, matching_leaves
+from fromax._validate import NONNEGATIVE, POSITIVE, checked, leaves_with_paths, matching_leaves
 
 Array = jax.Array
 
@@ -31,8 +31,10 @@ class FromageState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, min_norm=NONNEGATIVE, p_bound=POSITIVE)
 def fromage(
     learning_rate: optax.ScalarOrSchedule = 0.01,
+    min_norm: float | None = None,
     p_bound: float | None = None,
     *,
     backend: str = "auto",
@@ -43,8 +45,8 @@ def fromage(
 
     .. math::
         W \leftarrow \frac{W - \eta\,\frac{\|W\|}{\|g\|}\,g}{\sqrt{1+\eta^2}}
-        \quad\text{if } \|W\|>0 \text{ and } \|g\|>0, \qquad
-        W \leftarrow \frac{W - \eta\, g}{\sqrt{1+\eta^2}} \quad\text{otherwise.}
+        \quad\text{unless } \|W\| = 0 \text{ or } \|g\| = 0, \qquad
+        W \leftarrow \frac{W - \eta\, g}{\sqrt{1+\eta^2}} \quad\text{if one is.}
 
     The step moves each layer by a relative distance :math:`\eta` and the :math:`1/\sqrt{1+\eta^2}`
     factor undoes the norm growth that such a step causes, so the default :math:`\eta = 0.01`
@@ -55,10 +57,16 @@ def fromage(
     :math:`\|W_0\| = 0` (zero-initialised biases) are left **uncapped**; the paper's code caps them at
     0, i.e. freezes them.
 
-    Differences from ``optax.fromage``: no ``min_norm`` epsilon (optax's default 1e-6 clamps tiny
-    norms, which slows zero-initialised biases ~10x); ``p_bound`` is supported; ``learning_rate`` may
-    be a schedule (optax needs a float); the fused step is one multi-tensor kernel call for the
-    whole pytree (per-tensor sums, coefficients and update, a small tensor in one visit). With ``min_norm=0`` and a constant lr, ``optax.fromage`` computes the same math.
+    ``min_norm`` (optax.fromage's argument): given, each norm :math:`\|x\|` is replaced by
+    ``min_norm`` where :math:`\|x\| \le` ``min_norm``, as ``optax.fromage`` does (its default
+    1e-6 slows a zero-initialised bias' first steps by a factor :math:`\|g\| / 10^{-6}`); None, the
+    default, is the paper's exact rule above (the same as ``min_norm=0``). A NaN or infinite norm
+    propagates as in optax: it poisons its tensor's step.
+
+    Differences from ``optax.fromage``: ``min_norm`` defaults to the paper's rule instead of 1e-6;
+    ``p_bound`` is supported; the fused step is one multi-tensor kernel call for the whole pytree
+    (per-tensor sums, coefficients and update, a small tensor in one visit). With the same
+    ``min_norm`` (and a constant or scheduled learning rate) ``optax.fromage`` computes the same math.
 
     Sharded parameters (``jax.jit`` with sharded arguments, or inside ``jax.shard_map``): each
     device updates its own shards, and only the per-tensor sums :math:`\|W\|^2, \|g\|^2,
@@ -69,6 +77,8 @@ def fromage(
     ----------
     learning_rate : float or optax schedule
         :math:`\eta`, default 0.01. Traced: changing it or scheduling it never recompiles.
+    min_norm : float or None
+        optax's norm floor (see above); None (default): the paper's rule.
     p_bound : float or None
         Norm bound relative to the initial norm (the paper uses 1.0 for some experiments).
     backend : {"auto", "ffi", "xla"}
@@ -92,15 +102,13 @@ def fromage(
     >>> params = optax.apply_updates(params, updates)
     >>> params, state = fromax.step(tx, grads, state, params)  # fused
     """
-    if p_bound is not None and not isinstance(p_bound, jax.Array) and not p_bound > 0:
-        raise ValueError(f"fromax.fromage: p_bound must be a positive float or None, got {p_bound!r}")
-    check_nonnegative("fromax.fromage", learning_rate=learning_rate)
+    floor = 0.0 if min_norm is None else min_norm
 
     def init_fn(params: Any) -> FromageState:
         count = jnp.zeros([], jnp.int32)
+        _, leaves, _ = leaves_with_paths(params, "parameter")  # unsupported leaves fail here already
         if p_bound is None:
             return FromageState(count, None)
-        _, leaves, _ = leaves_with_paths(params, "parameter")
         dtype = _engine.coeff_dtype(leaves)
         if not leaves:
             return FromageState(count, jnp.zeros([0], dtype))
@@ -124,13 +132,13 @@ def fromage(
         streams = [g_leaves, p_leaves]
         folding = None if delta else _prologue.active()
         if folding is not None:
-            out = _folded_step(folding, _engine.rows("fromage", n, dtype, lr=lr, p_bound=bound, p0_norm=norms), streams, kernels)
+            out = _folded_step(folding, _engine.rows("fromage", n, dtype, lr=lr, p_bound=bound, p0_norm=norms, min_norm=floor), streams, kernels)
         elif not delta:  # the fused step: one call per group, new params written over the old
-            _, (out,) = _engine.fused("fromage", _engine.rows("fromage", n, dtype, lr=lr, p_bound=bound, p0_norm=norms), streams, kernels=kernels)
+            _, (out,) = _engine.fused("fromage", _engine.rows("fromage", n, dtype, lr=lr, p_bound=bound, p0_norm=norms, min_norm=floor), streams, kernels=kernels)
         else:  # the optax contract: the sums on the kernel, the update in XLA (see fromax._engine)
             sums = _engine.reduce("fromage_sums", _engine.rows("fromage_sums", n, dtype), streams, kernels=kernels, fold=False)
             s = _engine.sums_by_name("fromage_sums", sums)
-            a, b = fromage_coefficients(s.pp, s.gg, s.pg, jnp.asarray(lr, dtype), bound, norms, delta=True)
+            a, b = fromage_coefficients(s.pp, s.gg, s.pg, jnp.asarray(lr, dtype), bound, norms, delta=True, min_norm=floor)
             (out,) = _engine.update("axpby", _engine.rows("axpby", n, dtype, a=a, b=b), streams, kernels=kernels, delta=_engine.Output.INCREMENT, fold=False)
         new_state = FromageState(optax.safe_increment(state.count), state.init_norms)
         return jax.tree_util.tree_unflatten(treedef, out), new_state
@@ -156,7 +164,7 @@ FOLDS = frozenset({"scale", "add", "global_clip"})
 def _folded_step(folding: _prologue.Folding, coeffs: _engine.Coefficients, streams: list, kernels: bool) -> list:
     """The fused step on ``g' = s g + d p`` (the folded prologue) from the sums of ``W`` and ``g``:
     ``|g'|^2 = s^2 |g|^2 + 2sd <W,g> + d^2 |W|^2``, ``<W,g'> = s <W,g> + d |W|^2``, and
-    ``a W + b g' = (a + b d) W + (b s) g``: the same two passes as without a prologue, and the
+    ``dW = a W + b g' = (a + b d) W + (b s) g`` (``a``: the increment's, ``1/root - 1``): the same two passes as without a prologue, and the
     global norm of a folded clip_by_global_norm comes from the same sums."""
     n, dtype = coeffs.n, coeffs.dtype
     sums = _engine.reduce("fromage_sums", _engine.rows("fromage_sums", n, dtype), streams, kernels=kernels, fold=False)
@@ -170,7 +178,7 @@ def _folded_step(folding: _prologue.Folding, coeffs: _engine.Coefficients, strea
     affine = folding.affine(lambda a: jnp.sum(folded_sums(a)[1]))
     s, d = affine.linear()
     c = coeffs.named()
-    a, b = fromage_coefficients(*folded_sums(affine), jnp.asarray(c["lr"], dtype), c["p_bound"], c["p0_norm"], False)
+    a, b = fromage_coefficients(*folded_sums(affine), jnp.asarray(c["lr"], dtype), c["p_bound"], c["p0_norm"], True, c["min_norm"])
     rows = _engine.rows("axpby", n, dtype, a=plus_nonzero(d, b, a), b=b * s)
     (out,) = _engine.update("axpby", rows, streams, kernels=kernels, delta=_engine.Output.NEW, fold=False)
     return out

@@ -10,7 +10,7 @@
 //   REDUCE(name, Functor, (inputs), (sums), (columns))     target fromax_<name>: per-tensor sums
 //   UPDATE(name, Functor, (inputs), (results), (columns))  target fromax_<name>: tensors out; each
 //       result is named after the input stream it replaces. Result 0 replaces the parameter: it is
-//       the parameter's increment (or, for an absolute functor, the new parameter itself).
+//       the parameter's increment; the fused step writes the parameter plus it.
 //   FUSED(name, Functor, reduce, update, (columns))        target fromax_<name>: per tensor, the
 //       reduce's sums, a Finish hook turning them and the columns into the update's row, the update
 //
@@ -22,7 +22,7 @@
 #define FROMAX_CONTRACT(REDUCE, UPDATE, FUSED) \
   REDUCE(fromage_sums, FromageSums, (g, p), (pp, gg, pg), ()) \
   UPDATE(axpby, Axpby, (g, p), (p), (a, b)) \
-  FUSED(fromage, Fromage, fromage_sums, axpby, (lr, p_bound, p0_norm)) \
+  FUSED(fromage, Fromage, fromage_sums, axpby, (lr, p_bound, p0_norm, min_norm)) \
   REDUCE(lars_norms, LarsNorms, (g, p), (pp, uu), (wd)) \
   UPDATE(momentum, Momentum, (g, p, t), (p, t), (wd, scale, decay, nesterov)) \
   FUSED(lars, Lars, lars_norms, momentum, (wd, lr, trust_coefficient, eps, trust_mask, momentum, nesterov)) \

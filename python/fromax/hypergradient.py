@@ -17,7 +17,7 @@ import optax
 from fromax import _engine
 from fromax._optimizer_base import Leaves, adam_columns, kernels_for, power, scalar_dtype, transformation
 from fromax._eager import eager_jit
-from fromax._validate import check_beta, check_nonnegative
+from fromax._validate import BETA, COUNT, FLAG, NONNEGATIVE, POSITIVE, checked
 
 Array = jax.Array
 
@@ -39,6 +39,7 @@ class HypergradientAdamWState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, weight_decay=NONNEGATIVE, beta_hyper=NONNEGATIVE, lr_min=NONNEGATIVE, lr_max=NONNEGATIVE, log_scale=FLAG)
 def hypergradient_adamw(
     learning_rate: float = 1e-3,
     b1: float = 0.9,
@@ -76,8 +77,6 @@ def hypergradient_adamw(
     >>> float(state.learning_rate)
     0.001
     """
-    check_beta("fromax.hypergradient_adamw", b1=b1, b2=b2)
-    check_nonnegative("fromax.hypergradient_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, beta_hyper=beta_hyper, lr_min=lr_min, lr_max=lr_max)
 
     def init_fn(params: Any) -> HypergradientAdamWState:
         zeros = optax.tree.zeros_like
@@ -137,6 +136,7 @@ class AutoHypergradientAdamWState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, weight_decay=NONNEGATIVE, hyper_lr=NONNEGATIVE, hyper_lr_beta=NONNEGATIVE, lr_min=NONNEGATIVE, lr_max=NONNEGATIVE, adapt_momentum=FLAG, track_surprise=FLAG, surprise_gamma=BETA, surprise_alpha=BETA, trauma_threshold=POSITIVE, beta_min=BETA, beta_max=BETA, warmup_steps=COUNT)
 def auto_hypergradient_adamw(
     learning_rate: float = 1e-3,
     b1: float = 0.9,
@@ -204,13 +204,6 @@ def auto_hypergradient_adamw(
     >>> bool(state.gain > 0)
     True
     """
-    check_beta("fromax.auto_hypergradient_adamw", b1=b1, b2=b2, surprise_gamma=surprise_gamma, surprise_alpha=surprise_alpha)
-    check_nonnegative("fromax.auto_hypergradient_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay, hyper_lr=hyper_lr,
-                   hyper_lr_beta=hyper_lr_beta, lr_min=lr_min, lr_max=lr_max, trauma_threshold=trauma_threshold)
-    if isinstance(warmup_steps, (int, float)) and (warmup_steps < 0 or warmup_steps != int(warmup_steps)):
-        raise ValueError(f"fromax.auto_hypergradient_adamw: warmup_steps must be an int >= 0, got {warmup_steps!r}")
-    if isinstance(trauma_threshold, (int, float)) and trauma_threshold <= 0:
-        raise ValueError(f"fromax.auto_hypergradient_adamw: trauma_threshold must be > 0, got {trauma_threshold!r}")
 
     def init_fn(params: Any) -> AutoHypergradientAdamWState:
         dtype = scalar_dtype(params)

@@ -11,7 +11,7 @@ import optax
 from fromax import _engine, _prologue
 from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, mask_vector, transformation, value_at
 from fromax._eager import eager_jit
-from fromax._validate import check_beta, check_nonnegative
+from fromax._validate import BETA, FLAG, MASK, NONNEGATIVE, checked
 from fromax._functors import novograd_moment, trust_ratio
 from fromax.adam import MaskOrFn
 
@@ -26,6 +26,7 @@ class LarsState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, weight_decay=NONNEGATIVE, weight_decay_mask=MASK, trust_coefficient=NONNEGATIVE, eps=NONNEGATIVE, trust_ratio_mask=MASK, momentum=NONNEGATIVE, nesterov=FLAG)
 def lars(
     learning_rate: optax.ScalarOrSchedule,
     weight_decay: optax.ScalarOrSchedule = 0.0,
@@ -59,7 +60,6 @@ def lars(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_nonnegative("fromax.lars", learning_rate=learning_rate, weight_decay=weight_decay, trust_coefficient=trust_coefficient, eps=eps, momentum=momentum)
 
     def init_fn(params: Any) -> LarsState:
         return LarsState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params))
@@ -101,6 +101,7 @@ def _stack(nu: list, lv: Leaves) -> Array:
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, eps_root=NONNEGATIVE, weight_decay=NONNEGATIVE)
 def novograd(
     learning_rate: optax.ScalarOrSchedule,
     b1: float = 0.9,
@@ -133,8 +134,6 @@ def novograd(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_nonnegative("fromax.novograd", learning_rate=learning_rate, eps=eps, eps_root=eps_root, weight_decay=weight_decay)
-    check_beta("fromax.novograd", b1=b1, b2=b2)
 
     def init_fn(params: Any) -> NovogradState:
         nu = jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params)

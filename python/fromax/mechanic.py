@@ -17,7 +17,7 @@ import optax
 from fromax import _engine
 from fromax._optimizer_base import Leaves, base_update, kernels_for, scalar_dtype, transformation
 from fromax._eager import eager_jit
-from fromax._validate import check_nonnegative
+from fromax._validate import NONNEGATIVE, POSITIVE_COUNT, TRANSFORMATION, checked
 
 Array = jax.Array
 
@@ -35,6 +35,7 @@ class MechanicState(NamedTuple):
 
 
 @eager_jit
+@checked(base_optimizer=TRANSFORMATION, weight_decay=NONNEGATIVE, eps=NONNEGATIVE, s_init=NONNEGATIVE, num_betas=POSITIVE_COUNT)
 def mechanize(
     base_optimizer: optax.GradientTransformation,
     weight_decay: float = 0.01,
@@ -73,9 +74,6 @@ def mechanize(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    if not isinstance(num_betas, int) or num_betas < 1:
-        raise ValueError(f"fromax.mechanize: num_betas must be a positive int, got {num_betas!r}")
-    check_nonnegative("fromax.mechanize", weight_decay=weight_decay, eps=eps, s_init=s_init)
     base = optax.with_extra_args_support(base_optimizer)
 
     def init_fn(params: Any) -> MechanicState:

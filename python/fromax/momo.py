@@ -17,7 +17,7 @@ import optax
 from fromax import _engine
 from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, power, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
-from fromax._validate import check_beta, check_nonnegative
+from fromax._validate import BETA, FINITE, FLAG, NONNEGATIVE, checked
 
 Array = jax.Array
 
@@ -52,6 +52,7 @@ def _require_value(value, who: str):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, beta=BETA, lower_bound=FINITE, weight_decay=NONNEGATIVE, adapt_lower_bound=FLAG)
 def momo(
     learning_rate: optax.ScalarOrSchedule = 1.0,
     beta: float = 0.9,
@@ -82,8 +83,6 @@ def momo(
     >>> value, grads = jax.value_and_grad(loss)(params)
     >>> params, state = fromax.step(tx, grads, state, params, value=value)
     """
-    check_beta("fromax.momo", beta=beta)
-    check_nonnegative("fromax.momo", learning_rate=learning_rate, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> MomoState:
         dtype = scalar_dtype(params)
@@ -123,6 +122,7 @@ class MomoAdamState(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, lower_bound=FINITE, weight_decay=NONNEGATIVE, adapt_lower_bound=FLAG)
 def momo_adam(
     learning_rate: optax.ScalarOrSchedule = 1e-2,
     b1: float = 0.9,
@@ -153,8 +153,6 @@ def momo_adam(
     >>> value, grads = jax.value_and_grad(loss)(params)
     >>> params, state = fromax.step(tx, grads, state, params, value=value)
     """
-    check_beta("fromax.momo_adam", b1=b1, b2=b2)
-    check_nonnegative("fromax.momo_adam", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: Any) -> MomoAdamState:
         dtype = scalar_dtype(params)

@@ -11,7 +11,7 @@ import optax
 from fromax import _engine
 from fromax._optimizer_base import FOLDS_ALL, Leaves, base_update, kernels_for, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
-from fromax._validate import check_beta, check_nonnegative
+from fromax._validate import BETA, COUNT, FINITE, FLOAT_DTYPE, NONNEGATIVE, TRANSFORMATION, checked
 
 Array = jax.Array
 
@@ -58,6 +58,7 @@ def _lr_at(learning_rate, count, dtype):
 
 
 @eager_jit
+@checked(base_optimizer=TRANSFORMATION, learning_rate=NONNEGATIVE, b1=BETA, weight_lr_power=FINITE, state_dtype=FLOAT_DTYPE)
 def schedule_free(
     base_optimizer: optax.GradientTransformation,
     learning_rate: optax.ScalarOrSchedule,
@@ -89,7 +90,6 @@ def schedule_free(
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     >>> eval_params = fromax.schedule_free_eval_params(state, params)
     """
-    check_beta("fromax.schedule_free", b1=b1)
     base = optax.with_extra_args_support(base_optimizer)
 
     def init_fn(params: Any) -> ScheduleFreeState:
@@ -116,8 +116,9 @@ def _warmup(learning_rate, warmup_steps):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, warmup_steps=COUNT, b1=BETA, weight_decay=NONNEGATIVE, weight_lr_power=FINITE, state_dtype=FLOAT_DTYPE)
 def schedule_free_sgd(
-    learning_rate: float = 1.0,
+    learning_rate: optax.ScalarOrSchedule = 1.0,
     warmup_steps: Optional[int] = None,
     b1: float = 0.9,
     weight_decay: Optional[float] = None,
@@ -138,8 +139,6 @@ def schedule_free_sgd(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_beta("fromax.schedule_free_sgd", b1=b1)
-    check_nonnegative("fromax.schedule_free_sgd", learning_rate=learning_rate, weight_decay=weight_decay)
     lr_fn = _warmup(learning_rate, warmup_steps)
 
     def init_fn(params: Any) -> ScheduleFreeState:
@@ -166,8 +165,9 @@ class ScheduleFreeAdamWBase(NamedTuple):
 
 
 @eager_jit
+@checked(learning_rate=NONNEGATIVE, warmup_steps=COUNT, b1=BETA, b2=BETA, eps=NONNEGATIVE, weight_decay=NONNEGATIVE, weight_lr_power=FINITE, state_dtype=FLOAT_DTYPE)
 def schedule_free_adamw(
-    learning_rate: float = 0.0025,
+    learning_rate: optax.ScalarOrSchedule = 0.0025,
     warmup_steps: Optional[int] = None,
     b1: float = 0.9,
     b2: float = 0.999,
@@ -194,8 +194,6 @@ def schedule_free_adamw(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-    check_beta("fromax.schedule_free_adamw", b1=b1, b2=b2)
-    check_nonnegative("fromax.schedule_free_adamw", learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
     lr_fn = _warmup(learning_rate, warmup_steps)
 
     def init_fn(params: Any) -> ScheduleFreeState:

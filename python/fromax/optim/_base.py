@@ -20,6 +20,7 @@ Where this differs from ``braintools.optim`` 0.3.0 (on purpose: braintools is wr
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional, Union
 
 import brainstate
@@ -28,12 +29,38 @@ import jax.numpy as jnp
 import optax
 
 from fromax._validate import check_nonnegative, check_positive
-from fromax.optim._params import Registered, check_no_unknown
+from fromax.optim._params import ParamStates, Registered, check_no_unknown
 from fromax.optim._schedulers import ConstantLR, LRScheduler, _as_floats
 from fromax.optim._state import OptimState, count_array, lr_array
 from fromax.step import step as fused_step
 
 Schedule = Callable[[Any], Any]
+
+
+class _CurrentLr:
+    """``opt._current_lr``: group 0's learning rate as a State-like ``.value`` (what braintools code
+    reads and writes), kept in the optimizer's learning-rate State."""
+
+    def __init__(self, optimizer: "OptaxOptimizer"):
+        self._optimizer = optimizer
+
+    @property
+    def value(self):
+        return self._optimizer.current_lr
+
+    @value.setter
+    def value(self, value) -> None:
+        self._optimizer.current_lr = value
+
+    def __repr__(self) -> str:
+        return f"_CurrentLr(value={self.value!r})"
+
+
+def check_learning_rate(who: str, lr: Any) -> None:
+    """A learning rate: a finite float >= 0. The message keeps braintools' words ("Invalid learning
+    rate") that code and tests match on."""
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"{who}: Invalid learning rate: {lr!r} (lr must be a finite scalar >= 0)")
 
 
 def _check_transformation(who: str, what: str, tx: Any) -> None:
@@ -93,7 +120,7 @@ class OptaxOptimizer(brainstate.graph.Node):
         if not isinstance(lr, LRScheduler):
             if isinstance(lr, bool) or not isinstance(lr, (int, float)):
                 raise TypeError(f"{who}: lr must be a float or an LRScheduler, got {type(lr).__name__}")
-            check_nonnegative(who, lr=lr)
+            check_learning_rate(who, lr)
         check_nonnegative(who, weight_decay=weight_decay)
         check_positive(who, grad_clip_norm=grad_clip_norm, grad_clip_value=grad_clip_value)
         self._tx_given = tx
@@ -174,8 +201,18 @@ class OptaxOptimizer(brainstate.graph.Node):
     @current_lr.setter
     def current_lr(self, value) -> None:
         if isinstance(value, (int, float)):
-            check_nonnegative(type(self).__name__, lr=value)
+            check_learning_rate(type(self).__name__, value)
         self._lrs.value = lr_array(self._lrs.value.at[0].set(value))
+
+    @property
+    def _current_lr(self) -> "_CurrentLr":
+        """braintools' State behind ``current_lr``: ``opt._current_lr.value`` reads and writes group 0's rate."""
+        return _CurrentLr(self)
+
+    @property
+    def param_states(self) -> ParamStates:
+        """The registered parameter States of every group (braintools' ``param_states``)."""
+        return ParamStates(self._groups)
 
     def get_last_lr(self) -> list:
         """Every group's learning rate now."""
@@ -227,7 +264,8 @@ class OptaxOptimizer(brainstate.graph.Node):
         if self._tx_given is not None and set(hyperparams) - {"lr"}:
             raise ValueError(f"{who}: with a given tx, a group may set only its lr (the tx fixes everything else)")
         lr = float(hyperparams.get("lr", self._base_lr))
-        check_nonnegative(who, lr=lr, weight_decay=hyperparams.get("weight_decay"))
+        check_learning_rate(who, lr)
+        check_nonnegative(who, weight_decay=hyperparams.get("weight_decay"))
         if self._global_reduce:
             other = {k for k, v in hyperparams.items() if k != "lr" and v != self.defaults[k]}
             if other:

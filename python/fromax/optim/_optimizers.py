@@ -99,6 +99,8 @@ class Adam(_Optimizer):
     def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), beta1: float = None, beta2: float = None,
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, grad_clip_norm: Clip = None,
                  grad_clip_value: Clip = None):
+        if beta1 is not None or beta2 is not None:
+            warnings.warn("Adam: beta1 and beta2 are deprecated; use betas=(beta1, beta2)", DeprecationWarning, stacklevel=2)
         betas = _betas("Adam", (betas[0] if beta1 is None else beta1, betas[1] if beta2 is None else beta2))
         check_positive("Adam", eps=eps)
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, betas=betas, eps=float(eps), amsgrad=bool(amsgrad))
@@ -287,7 +289,7 @@ class LBFGS(_Optimizer):
         elif isinstance(linesearch, optax.GradientTransformation):
             search = linesearch
         else:
-            raise ValueError(f"LBFGS: linesearch must be None, 'zoom', 'backtracking' or an optax line search, got {linesearch!r}")
+            raise ValueError(f"LBFGS: Unknown linesearch method: {linesearch!r} (use None, 'zoom', 'backtracking' or an optax line search)")
         self._search = search
         super().__init__(lr, 0.0, grad_clip_norm, grad_clip_value, memory_size=int(memory_size),
                          scale_init_precond=bool(scale_init_precond), linesearch=linesearch)

@@ -92,3 +92,37 @@ def check_no_unknown(grads: Any, groups: list[Registered]) -> None:
         keys = tuple(_key(e) for e in path)
         if not any(keys[:d] in known for d in depths):
             raise KeyError(f"gradient for {path_name(path)}, which is not a registered parameter")
+
+
+class ParamStates:
+    """The registered States of every group, read as ``braintools``' ``param_states`` is: the merged
+    tree of States (``to_pytree``), of their values (``to_pytree_value``), or by path (``to_dict``).
+    A view: registering more parameters shows here."""
+
+    def __init__(self, groups: list[Registered]):
+        self._groups = groups
+
+    def _trees(self, leaf) -> list:
+        return [g.treedef.unflatten([leaf(s) for s in g.states]) for g in self._groups]
+
+    def _merge(self, trees: list) -> Any:
+        if len(trees) == 1:
+            return trees[0]
+        if all(isinstance(t, dict) for t in trees):
+            return {k: v for t in trees for k, v in t.items()}
+        return tuple(trees)
+
+    def to_pytree(self) -> Any:
+        return self._merge(self._trees(lambda s: s))
+
+    def to_pytree_value(self) -> Any:
+        return self._merge(self._trees(lambda s: s.value))
+
+    def to_dict(self) -> dict:
+        return {path_name(p): s for g in self._groups for p, s in zip(g.paths, g.states)}
+
+    def __len__(self) -> int:
+        return sum(len(g.states) for g in self._groups)
+
+    def __iter__(self):
+        return iter(self.to_dict().values())

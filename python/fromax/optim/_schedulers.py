@@ -272,10 +272,12 @@ class CyclicLR(LRScheduler):
 
 
 class OneCycleLR(LRScheduler):
-    r"""PyTorch's ``OneCycleLR`` (two phases): from ``max_lr / div_factor`` up to ``max_lr`` over
-    ``pct_start * total_steps - 1`` steps, then down to ``max_lr / div_factor / final_div_factor`` at step
-    ``total_steps - 1``, by ``anneal_strategy`` (``'cos'`` or ``'linear'``); held there after (PyTorch
-    raises instead)."""
+    r"""braintools' ``OneCycleLR``: linearly from ``initial = max_lr / div_factor`` up to ``max_lr`` over
+    the first ``w = pct_start * total_steps`` steps (epoch ``e <= w``), then down to
+    ``max_lr / final_div_factor`` at ``total_steps`` by ``anneal_strategy`` (``'cos'``:
+    ``final + (max_lr - final)(1 + cos(pi p))/2``, ``'linear'``), with ``p = (e - w) / (total_steps - w)``;
+    held there after. (PyTorch's differs: a cosine warmup ending at step ``w - 1`` and a final rate of
+    ``initial / final_div_factor``.)"""
 
     def __init__(self, max_lr: Lr = 0.01, total_steps: Optional[int] = None, epochs: Optional[int] = None,
                  steps_per_epoch: Optional[int] = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
@@ -294,21 +296,16 @@ class OneCycleLR(LRScheduler):
         self.max_lrs = _lr_list("OneCycleLR", max_lr)
         super().__init__([m / self.div_factor for m in self.max_lrs], last_epoch)
 
-    def _anneal(self, start, end, pct):
-        if self.anneal_strategy == "cos":
-            return _cosine(start, end, pct)
-        return start + (end - start) * pct
-
     def lr_at(self, epoch):
         e = _f(epoch)
         initial = self._base()
         peak = jnp.asarray(self.max_lrs, LR_DTYPE)
-        final = initial / self.final_div_factor
-        up_end = self.pct_start * self.total_steps - 1
-        down_end = self.total_steps - 1
-        up = self._anneal(initial, peak, jnp.clip(e / up_end, 0.0, 1.0) if up_end > 0 else 1.0)
-        down = self._anneal(peak, final, jnp.clip((e - up_end) / (down_end - up_end), 0.0, 1.0))
-        return jnp.where(e <= up_end, up, down)
+        final = jnp.asarray([m / self.final_div_factor for m in self.max_lrs], LR_DTYPE)
+        warmup = self.pct_start * self.total_steps
+        up = initial + jnp.minimum(e / warmup, 1.0) * (peak - initial)
+        pct = jnp.clip((e - warmup) / ((1 - self.pct_start) * self.total_steps), 0.0, 1.0)
+        factor = (1 + jnp.cos(jnp.pi * pct)) / 2 if self.anneal_strategy == "cos" else 1 - pct
+        return jnp.where(e <= warmup, up, final + factor * (peak - final))
 
 
 class LinearLR(LRScheduler):
@@ -348,8 +345,30 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_mult = _positive_int("CosineAnnealingWarmRestarts", "T_mult", T_mult)
         self.eta_min = float(eta_min)
         super().__init__(base_lr, last_epoch)
+        self.T_cur, self.T_i = OptimState(jnp.zeros((), LR_DTYPE)), OptimState(jnp.zeros((), LR_DTYPE))
+        self._track_period()
+
+    def _track_period(self) -> None:
+        """``T_cur`` (epochs since the last restart) and ``T_i`` (this period's length), braintools'
+        attributes and state_dict keys, kept with the epoch."""
+        self.T_cur.value, self.T_i.value = (jnp.asarray(x, LR_DTYPE) for x in self._period(self.last_epoch.value))
+
+    def step(self, epoch: Optional[int] = None) -> None:
+        super().step(epoch)
+        self._track_period()
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "T_cur": self.T_cur.value, "T_i": self.T_i.value}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self._track_period()
 
     def lr_at(self, epoch):
+        t_cur, t_i = self._period(epoch)
+        return _cosine(self._base(), self.eta_min, t_cur / t_i)
+
+    def _period(self, epoch):
         e = _f(epoch)
         if self.T_mult == 1:
             t_cur, t_i = jnp.mod(e, self.T_0), jnp.asarray(self.T_0, LR_DTYPE)
@@ -364,7 +383,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             n = jnp.where(e - start >= t_i, n + 1, n)
             start = self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
             t_cur, t_i = e - start, self.T_0 * self.T_mult ** n
-        return _cosine(self._base(), self.eta_min, t_cur / t_i)
+        return t_cur, jnp.asarray(t_i, LR_DTYPE)
 
 
 class WarmupCosineSchedule(LRScheduler):
@@ -387,7 +406,8 @@ class WarmupCosineSchedule(LRScheduler):
 
 
 class PiecewiseConstantSchedule(LRScheduler):
-    r"""``lr = base_lr * values[i]`` with ``i = #{b in boundaries: b <= epoch}``."""
+    r"""``lr = values[i]`` with ``i = #{b in boundaries: b <= epoch}``: absolute rates, the same for every
+    group, as braintools documents (``base_lr`` only sets the number of groups)."""
 
     def __init__(self, base_lr: Lr = 1e-3, boundaries: Optional[Sequence[int]] = None, values: Optional[Sequence[float]] = None,
                  last_epoch: int = 0):
@@ -402,7 +422,7 @@ class PiecewiseConstantSchedule(LRScheduler):
 
     def lr_at(self, epoch):
         i = jnp.sum(jnp.asarray(self.boundaries, COUNT_DTYPE) <= epoch) if self.boundaries else 0
-        return self._base() * jnp.asarray(self.values, LR_DTYPE)[i]
+        return jnp.broadcast_to(jnp.asarray(self.values, LR_DTYPE)[i], (len(self.base_lrs),))
 
 
 def _closed_form(name: str, schedulers: Sequence[LRScheduler]) -> list[LRScheduler]:
