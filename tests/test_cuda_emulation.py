@@ -55,6 +55,26 @@ def test_syncthreads_is_a_barrier_of_the_block(threads):
         assert data == want
 
 
+GROWING_LAUNCHES = textwrap.dedent(
+    """
+    from fromax import _fromax_cuda_emulated as emulated
+    for _ in range(20):
+        for threads in (1, 33, 256, 1024, 7, 512):
+            err, data = emulated.probe("neighbour", 4, threads)
+            assert err == 0 and data == [b * 1000 + (t + 1) % threads for b in range(4) for t in range(threads)]
+    """
+)
+
+
+def test_launches_that_add_workers_neither_hang_nor_run_twice():
+    # A fresh process starts with no workers, and each launch wider than any before adds some: a
+    # new worker must not run the launch before its counters are reset (a lost barrier arrival
+    # hung a CI run once), and an idle one must not read the next launch's parameters early.
+    for _ in range(3):
+        run = subprocess.run([sys.executable, "-c", GROWING_LAUNCHES], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+
+
 def test_shared_memory_is_per_block_and_poisoned_before_each_block():
     # Every block reads a word the previous block overwrote with 7: it must find the poison.
     err, data = emulated.probe("shared_at_start", 5, 32)

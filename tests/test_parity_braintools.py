@@ -12,6 +12,7 @@ import warnings
 
 import brainstate  # a test dependency (pip install '.[test]'): a missing one fails, never skips
 import braintools.optim as bt
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -160,6 +161,34 @@ def test_attributes_braintools_code_reads(name):
     assert float(ours._current_lr.value) == pytest.approx(float(ours.current_lr))
     ours._current_lr.value = 0.25
     assert float(ours.current_lr) == pytest.approx(0.25) and ours.get_last_lr()[0] == pytest.approx(0.25)
+
+
+def _five_steps(lib, name, hyperparameters):
+    k = jax.random.split(jax.random.PRNGKey(0), 2)
+    w, b = brainstate.ParamState(jax.random.normal(k[0], (4, 3))), brainstate.ParamState(jnp.full((3,), 0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = getattr(lib, name)(**hyperparameters)
+    opt.register_trainable_weights({"w": w, "b": b})
+    for i in range(5):
+        opt.step({"w": jnp.cos(w.value * (i + 1)), "b": jnp.sin(b.value + i)})
+    return np.concatenate([np.ravel(w.value), np.ravel(b.value)])
+
+
+# Adafactor differs by a README migration-table row (braintools ignores clip_threshold, beta1 and
+# eps[1]); LBFGS's steps need a value function and are checked against optax in test_optim.py.
+SAME_STEPS = [n for n in OPTIMIZERS if n not in ("Adafactor", "LBFGS")]
+
+
+@pytest.mark.parametrize("name", SAME_STEPS)
+def test_optimizer_steps_are_braintools(name):
+    """The same brainstate parameters after five steps as braintools', with and without weight decay."""
+    variants = [{"lr": 0.01}]
+    if "weight_decay" in inspect.signature(getattr(fx, name)).parameters:
+        variants.append({"lr": 0.01, "weight_decay": 0.05})
+    for hp in variants:
+        ours, theirs = _five_steps(fx, name, hp), _five_steps(bt, name, hp)
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5 * np.max(np.abs(theirs)), err_msg=f"{name} {hp}")
 
 
 def test_deprecated_adam_betas_still_work_and_warn():

@@ -45,13 +45,17 @@ class Pool {
 
   // Called under the launch lock: one grid at a time.
   void Run(int64_t blocks, int64_t threads, const std::function<void()>& body) {
+    // A new worker starts from the current launch count, so it waits for this launch's bump like
+    // the others: starting from 0 it would run at once and could execute this launch before its
+    // counters are reset below (lost barrier arrivals: a hang), and then again.
     while (int64_t(workers_) < threads) {
-      std::thread(&Pool::Work, this, int64_t(workers_)).detach();
+      std::thread(&Pool::Work, this, int64_t(workers_), launch_.load(std::memory_order_acquire)).detach();
       ++workers_;
     }
     body_ = &body;
     blocks_ = blocks;
     threads_ = threads;
+    workers_now_ = int64_t(workers_);
     finished_.store(0);
     arrived_.store(0);
     exits_.store(0);
@@ -83,35 +87,39 @@ class Pool {
   }
 
  private:
-  void Work(int64_t index) {
+  void Work(int64_t index, uint32_t seen) {
     on_worker = true;
-    uint32_t seen = 0;
     for (;;) {
       WaitWhileEqual(&launch_, seen);
       seen = launch_.load(std::memory_order_acquire);
-      if (index >= threads_) continue;
-      const std::function<void()>& body = *body_;
       const int64_t blocks = blocks_, threads = threads_;
-      threadIdx = {unsigned(index), 0, 0};
-      blockDim = {unsigned(threads), 1, 1};
-      gridDim = {unsigned(blocks), 1, 1};
-      for (int64_t b = 0; b < blocks; ++b) {
-        blockIdx = {unsigned(b), 0, 0};
-        shared_used = 0;
-        try {
-          body();
-        } catch (const KernelAbort&) {
-          break;
-        } catch (...) {
-          Fail();
-          break;
-        }
-        if (!Arrive(Arrival::kExit)) break;
-      }
-      if (finished_.fetch_add(1) + 1 == threads) {
+      // Every worker checks in, the idle ones too, before Run returns: none can still be reading
+      // this launch's parameters when the next launch writes them.
+      if (index < threads) RunBlocks(index, blocks, threads);
+      if (finished_.fetch_add(1) + 1 == workers_now_) {
         done_.fetch_add(1, std::memory_order_release);
         WakeAll(&done_);
       }
+    }
+  }
+
+  void RunBlocks(int64_t index, int64_t blocks, int64_t threads) {
+    const std::function<void()>& body = *body_;
+    threadIdx = {unsigned(index), 0, 0};
+    blockDim = {unsigned(threads), 1, 1};
+    gridDim = {unsigned(blocks), 1, 1};
+    for (int64_t b = 0; b < blocks; ++b) {
+      blockIdx = {unsigned(b), 0, 0};
+      shared_used = 0;
+      try {
+        body();
+      } catch (const KernelAbort&) {
+        return;
+      } catch (...) {
+        Fail();
+        return;
+      }
+      if (!Arrive(Arrival::kExit)) return;
     }
   }
 
@@ -154,6 +162,7 @@ class Pool {
   void Poison() { std::memset(shared_, 0xFF, sizeof shared_); }
 
   size_t workers_ = 0;                     // Run only, under the launch lock
+  int64_t workers_now_ = 0;                // the workers of this launch: all check in
   const std::function<void()>* body_ = nullptr;  // the launch's, written before launch_ is bumped
   int64_t blocks_ = 0, threads_ = 0;
   std::atomic<uint32_t> launch_{0}, done_{0}, phase_{0};

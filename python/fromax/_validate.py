@@ -98,7 +98,7 @@ def _is_real(v: Any) -> bool:
         return False
     try:
         dtype = np.asarray(v).dtype
-    except Exception:
+    except Exception:  # anything NumPy cannot read as an array is not a real number
         return False
     return np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
 

@@ -116,7 +116,6 @@ def adamw(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-
     return transformation(_adam_init("adamw", mu_dtype), _adam_apply("adamw", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, nesterov, False, backend), folds=FOLDS_ALL)
 
 
@@ -154,5 +153,4 @@ def lamb(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-
     return transformation(_adam_init("lamb", None), _adam_apply("lamb", learning_rate, b1, b2, eps, eps_root, weight_decay, mask, False, True, backend), folds=FOLDS_ALL)

@@ -63,7 +63,6 @@ def cocob(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-
     def init_fn(params: Any) -> COCOBState:
         zeros = optax.tree.zeros_like(params)
         return COCOBState(jax.tree.map(jnp.copy, params), zeros, optax.tree.full_like(params, eps), optax.tree.zeros_like(params),

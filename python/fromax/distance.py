@@ -139,7 +139,6 @@ def dowg(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-
     def init_fn(params: Any) -> DoWGState:
         dtype = scalar_dtype(params)
         r2 = eps if init_estim_sq_dist is None else init_estim_sq_dist

@@ -77,7 +77,6 @@ def hypergradient_adamw(
     >>> float(state.learning_rate)
     0.001
     """
-
     def init_fn(params: Any) -> HypergradientAdamWState:
         zeros = optax.tree.zeros_like
         return HypergradientAdamWState(jnp.zeros([], jnp.int32), zeros(params), zeros(params), jnp.asarray(learning_rate, scalar_dtype(params)))
@@ -204,7 +203,6 @@ def auto_hypergradient_adamw(
     >>> bool(state.gain > 0)
     True
     """
-
     def init_fn(params: Any) -> AutoHypergradientAdamWState:
         dtype = scalar_dtype(params)
         zeros = optax.tree.zeros_like

@@ -60,7 +60,6 @@ def lars(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-
     def init_fn(params: Any) -> LarsState:
         return LarsState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params))
 
@@ -134,7 +133,6 @@ def novograd(
     >>> state = tx.init(params)
     >>> params, state = fromax.step(tx, {"w": jnp.full((2, 3), 0.5)}, state, params)
     """
-
     def init_fn(params: Any) -> NovogradState:
         nu = jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params)
         return NovogradState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params), nu)

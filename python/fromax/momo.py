@@ -83,7 +83,6 @@ def momo(
     >>> value, grads = jax.value_and_grad(loss)(params)
     >>> params, state = fromax.step(tx, grads, state, params, value=value)
     """
-
     def init_fn(params: Any) -> MomoState:
         dtype = scalar_dtype(params)
         z = lambda: jnp.zeros([], dtype)  # noqa: E731 - a buffer per field, so the state can be donated
@@ -153,7 +152,6 @@ def momo_adam(
     >>> value, grads = jax.value_and_grad(loss)(params)
     >>> params, state = fromax.step(tx, grads, state, params, value=value)
     """
-
     def init_fn(params: Any) -> MomoAdamState:
         dtype = scalar_dtype(params)
         z = lambda: jnp.zeros([], dtype)  # noqa: E731 - a buffer per field, so the state can be donated
