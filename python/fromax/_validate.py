@@ -56,32 +56,22 @@ def matching_leaves(grads: Any, params: Any, who: str) -> tuple[list[str], list[
     return p_paths, g_leaves, p_leaves, p_def
 
 
-# ---- hyperparameter checks: ``who`` is the qualified name the error starts with ---------------------
-def _concrete(who: str, name: str, v: Any) -> bool:
-    """Whether ``v`` is a value to check now (not None, a schedule or a traced value); a value
-    that is not a real number is a TypeError naming the argument."""
-    if v is None or callable(v) or isinstance(v, jax.core.Tracer):
-        return False
-    dtype = np.asarray(v).dtype
-    if isinstance(v, bool) or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
-        raise TypeError(f"{who}: {name} must be a real number, got {type(v).__name__} {v!r}")
-    return True
-
-
-def _check(who: str, values: dict[str, Any], holds: Any, rule: str) -> None:
+# ---- hyperparameter checks of the fromax.optim facade: ``who`` is the qualified name the error starts
+# with. None and schedules pass; every other value goes through the constructor rules below.
+def _apply(rule: "Rule", who: str, values: dict[str, Any]) -> None:
     for name, v in values.items():
-        if _concrete(who, name, v) and not (np.ndim(v) == 0 and holds(v)):
-            raise ValueError(f"{who}: {name} must be {rule}, got {v!r}")
+        if v is not None and not callable(v):
+            rule(who, name, v)
 
 
 def check_nonnegative(who: str, **values: Any) -> None:
-    """Each concrete value must be a finite scalar >= 0."""
-    _check(who, values, lambda v: np.isfinite(v) and v >= 0, "a finite scalar >= 0")
+    """Each value given (not None, not a schedule) must be a finite scalar >= 0."""
+    _apply(NONNEGATIVE, who, values)
 
 
 def check_positive(who: str, **values: Any) -> None:
-    """Each concrete value must be a finite scalar > 0."""
-    _check(who, values, lambda v: np.isfinite(v) and v > 0, "a finite scalar > 0")
+    """Each value given (not None, not a schedule) must be a finite scalar > 0."""
+    _apply(POSITIVE, who, values)
 
 
 # ---- constructor arguments: every argument of every optimizer has a rule ----------------------------
