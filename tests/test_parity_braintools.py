@@ -163,6 +163,65 @@ def test_attributes_braintools_code_reads(name):
     assert float(ours.current_lr) == pytest.approx(0.25) and ours.get_last_lr()[0] == pytest.approx(0.25)
 
 
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_group_rates_and_state_dict_keys_are_braintools(name):
+    """``param_groups[0]["lr"]`` is a State-like whose ``.value`` is group 0's rate (braintools'
+    ``_current_lr``: writing one writes the other); an added group's ``lr`` is its float rate; and
+    ``state_dict()`` has every key braintools' has, at the top and in each group, with the rates
+    braintools reports there."""
+    dicts = {}
+    for lib in (fx, bt):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt = getattr(lib, name)(lr=0.01)
+        opt.register_trainable_weights({"a": brainstate.ParamState(jnp.ones(2))})
+        opt.add_param_group({"b": brainstate.ParamState(jnp.ones(3))}, lr=0.5)
+        groups = opt.param_groups
+        assert float(groups[0]["lr"].value) == pytest.approx(0.01) and groups[1]["lr"] == pytest.approx(0.5)
+        groups[0]["lr"].value = 0.02
+        assert float(opt.current_lr) == pytest.approx(0.02) and float(opt._current_lr.value) == pytest.approx(0.02)
+        opt.current_lr = 0.03
+        assert float(groups[0]["lr"].value) == pytest.approx(0.03)
+        dicts[lib] = opt.state_dict()
+    ours, theirs = dicts[fx], dicts[bt]
+    assert set(theirs) <= set(ours), set(theirs) - set(ours)
+    assert set(theirs["param_groups"]) == set(ours["param_groups"]) == {"0", "1"}
+    for i in ("0", "1"):
+        assert set(theirs["param_groups"][i]) <= set(ours["param_groups"][i]), (i, set(theirs["param_groups"][i]) - set(ours["param_groups"][i]))
+        assert float(ours["param_groups"][i]["lr"]) == pytest.approx(float(theirs["param_groups"][i]["lr"]))
+        np.testing.assert_array_equal(jax.tree.leaves(ours["param_groups"][i]["params"]), jax.tree.leaves(theirs["param_groups"][i]["params"]))
+    assert float(ours["lr"]) == pytest.approx(float(theirs["lr"])) and ours["base_lr"] == pytest.approx(theirs["base_lr"])
+
+
+def test_assigning_a_group_rate_sets_it():
+    """The migration-table row: ``param_groups[i]["lr"] = x`` (PyTorch's idiom) sets the rate the
+    next step applies; braintools replaces the dict entry and keeps applying the old rate."""
+    applied = {}
+    for lib in (fx, bt):
+        a, b = brainstate.ParamState(jnp.zeros(1)), brainstate.ParamState(jnp.zeros(1))
+        opt = lib.SGD(lr=0.1)
+        opt.register_trainable_weights({"a": a})
+        opt.add_param_group({"b": b}, lr=0.2)
+        opt.param_groups[1]["lr"] = 0.05
+        opt.step({"a": jnp.ones(1), "b": jnp.ones(1)})
+        applied[lib] = -float(b.value[0])
+    assert applied[fx] == pytest.approx(0.05)
+    assert applied[bt] != pytest.approx(0.05)
+    opt.param_groups[0]["lr"] = 0.3
+    assert float(opt.current_lr) == pytest.approx(0.1)  # braintools: the write does not reach the rate
+    ours = fx.SGD(lr=0.1)
+    ours.register_trainable_weights({"a": brainstate.ParamState(jnp.zeros(1))})
+    ours.param_groups[0]["lr"] = 0.3
+    assert float(ours.current_lr) == pytest.approx(0.3) and float(ours.param_groups[0]["lr"].value) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        ours.param_groups[0]["lr"] = -1.0
+
+
+@pytest.mark.parametrize("key", sorted(SCHEDULERS))
+def test_scheduler_state_dict_keys_are_braintools(key):
+    assert set(_make(bt, key).state_dict()) <= set(_make(fx, key).state_dict())
+
+
 def _five_steps(lib, name, hyperparameters):
     k = jax.random.split(jax.random.PRNGKey(0), 2)
     w, b = brainstate.ParamState(jax.random.normal(k[0], (4, 3))), brainstate.ParamState(jnp.full((3,), 0.1))

@@ -20,7 +20,6 @@ Where this differs from ``braintools.optim`` 0.3.0 (on purpose: braintools is wr
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Optional, Union
 
 import brainstate
@@ -28,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fromax._validate import check_nonnegative, check_positive
+from fromax._validate import NONNEGATIVE, check_nonnegative, check_positive
 from fromax.optim._params import ParamStates, Registered, check_no_unknown
 from fromax.optim._schedulers import ConstantLR, LRScheduler, _as_floats
 from fromax.optim._state import OptimState, count_array, lr_array
@@ -37,30 +36,59 @@ from fromax.step import step as fused_step
 Schedule = Callable[[Any], Any]
 
 
-class _CurrentLr:
-    """``opt._current_lr``: group 0's learning rate as a State-like ``.value`` (what braintools code
-    reads and writes), kept in the optimizer's learning-rate State."""
+class GroupLr:
+    """A group's learning rate as braintools exposes it, a State-like ``.value`` that reads and writes
+    the rate now (kept in the optimizer's one learning-rate State, so the jitted step reads it as
+    data): ``opt._current_lr`` is group 0's and ``opt.param_groups[i]["lr"]`` group ``i``'s.
+    A scheduler's ``step()`` overwrites what was written, as in braintools."""
 
-    def __init__(self, optimizer: "OptaxOptimizer"):
+    def __init__(self, optimizer: "OptaxOptimizer", group: int):
         self._optimizer = optimizer
+        self._group = group
 
     @property
     def value(self):
-        return self._optimizer.current_lr
+        return self._optimizer._lrs.value[self._group]
 
     @value.setter
     def value(self, value) -> None:
-        self._optimizer.current_lr = value
+        opt = self._optimizer
+        check_learning_rate(type(opt).__name__, value)  # a traced rate is checked when concrete
+        opt._lrs.value = lr_array(opt._lrs.value.at[self._group].set(value))
+
+    def __float__(self) -> float:
+        return float(self.value)
 
     def __repr__(self) -> str:
-        return f"_CurrentLr(value={self.value!r})"
+        return f"GroupLr(group={self._group}, value={float(self.value)!r})"
+
+
+class ParamGroup(dict):
+    """One entry of ``param_groups``: braintools' dict (``params``, ``lr``, ``weight_decay``, the
+    group's hyperparameters). Group 0's ``lr`` is the live :class:`GroupLr` (braintools'
+    ``_current_lr`` State); an added group's is a float, as in braintools. Assigning ``lr`` sets the
+    rate the next step applies (PyTorch's ``group["lr"] = x``; braintools ignores it)."""
+
+    def __init__(self, optimizer: "OptaxOptimizer", index: int, entries: dict):
+        super().__init__(entries)
+        self._optimizer, self._index = optimizer, index
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "lr" and not isinstance(value, GroupLr):
+            GroupLr(self._optimizer, self._index).value = value
+            if self._index == 0:
+                return  # group 0's entry stays the live State-like
+            value = float(value)
+        super().__setitem__(key, value)
 
 
 def check_learning_rate(who: str, lr: Any) -> None:
-    """A learning rate: a finite float >= 0. The message keeps braintools' words ("Invalid learning
-    rate") that code and tests match on."""
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"{who}: Invalid learning rate: {lr!r} (lr must be a finite scalar >= 0)")
+    """A learning rate: the NONNEGATIVE rule (a finite scalar >= 0), in braintools' words ("Invalid
+    learning rate") that code and tests match on."""
+    try:
+        NONNEGATIVE(who, "lr", lr)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{who}: Invalid learning rate: {lr!r} ({str(e).removeprefix(who + ': ')})") from None
 
 
 def _check_transformation(who: str, what: str, tx: Any) -> None:
@@ -200,14 +228,12 @@ class OptaxOptimizer(brainstate.graph.Node):
 
     @current_lr.setter
     def current_lr(self, value) -> None:
-        if isinstance(value, (int, float)):
-            check_learning_rate(type(self).__name__, value)
-        self._lrs.value = lr_array(self._lrs.value.at[0].set(value))
+        GroupLr(self, 0).value = value
 
     @property
-    def _current_lr(self) -> "_CurrentLr":
+    def _current_lr(self) -> GroupLr:
         """braintools' State behind ``current_lr``: ``opt._current_lr.value`` reads and writes group 0's rate."""
-        return _CurrentLr(self)
+        return GroupLr(self, 0)
 
     @property
     def param_states(self) -> ParamStates:
@@ -248,7 +274,7 @@ class OptaxOptimizer(brainstate.graph.Node):
         self._check_disjoint(group)
         self._groups.append(group)
         self._txs.append(self.tx)
-        self.param_groups.append({"params": param_states, **self.defaults, "lr": self._base_lr})
+        self.param_groups.append(ParamGroup(self, 0, {"params": param_states, **self.defaults, "lr": GroupLr(self, 0)}))
         self._init_states()
         return self
 
@@ -281,7 +307,7 @@ class OptaxOptimizer(brainstate.graph.Node):
         self._group_base_lrs.append(lr)
         self._groups.append(group)
         self._txs.append(self._build(len(self._groups) - 1, hp))
-        self.param_groups.append({"params": params, **hp})
+        self.param_groups.append(ParamGroup(self, len(self._groups) - 1, {"params": params, **hp}))
         self._follow_scheduler(self._lr_scheduler)
         self._init_states()
 
@@ -365,12 +391,20 @@ class OptaxOptimizer(brainstate.graph.Node):
             "lr": self._lrs.value[0],
             "lrs": self._lrs.value,
             "base_lr": self._base_lr,
-            "param_groups": {str(i): {k: v for k, v in grp.items() if k != "params"} for i, grp in enumerate(self.param_groups)},
+            "param_groups": {str(i): self._group_dict(i) for i in range(len(self.param_groups))},
             "param_groups_opt_states": {str(i): s.value for i, s in enumerate(self.param_groups_opt_states)},
             "opt_state": None if self.opt_state is None else self.opt_state.value,
             "lr_scheduler": self._lr_scheduler.state_dict(),
             "schedulers": [s.state_dict() for s in self._schedulers],
         }
+
+    def _group_dict(self, i: int) -> dict:
+        """braintools' serialised group: the hyperparameters, ``lr`` (group 0's rate now, an added
+        group's entry) and the parameters' values (``load_state_dict`` restores the rates from
+        ``lrs`` and not the parameters, as braintools)."""
+        group = dict(self.param_groups[i])
+        lr = group["lr"]
+        return {**group, "params": self._groups[i].values(), "lr": lr.value if isinstance(lr, GroupLr) else lr}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore :meth:`state_dict`'s output (register the same parameter groups first)."""
