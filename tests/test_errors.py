@@ -193,3 +193,23 @@ def test_mu_dtype_wider_than_the_accumulator_is_refused_at_init():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, JAX_ENABLE_X64="1"))
     assert run.returncode == 0, run.stderr[-2000:]
     assert "fromax.adamw: mu_dtype float64 is wider than the float32" in run.stdout and run.stdout.strip().endswith("float64"), run.stdout
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda m, b: fromax.adamw(1e-3, weight_decay=0.1, mask=m, backend=b), r"fromax\.adamw: mask does not match the params"),
+        (lambda m, b: fromax.lars(0.1, trust_ratio_mask=m, backend=b), r"fromax\.lars: trust_ratio_mask does not match the params"),
+        (lambda m, b: fromax.lars(0.1, weight_decay=0.1, weight_decay_mask=m, backend=b), r"fromax\.lars: weight_decay_mask does not match the params"),
+        (lambda m, b: fromax.dog(weight_decay=0.1, mask=m, backend=b), r"fromax\.dog: mask does not match the params"),
+        (lambda m, b: fromax.cocob(weight_decay=0.1, mask=m, backend=b), r"fromax\.cocob: mask does not match the params"),
+    ],
+)
+@pytest.mark.parametrize("backend", ["ffi", "xla"])
+def test_a_mask_that_does_not_match_the_params_is_named(build, message, backend):
+    """A pytree mask with other keys than the params: the error names the optimizer and the mask
+    argument (optax's is JAX's bare pytree-structure error)."""
+    params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    tx = build({"w": True}, backend)
+    with pytest.raises(ValueError, match=message):
+        tx.update(params, tx.init(params), params)

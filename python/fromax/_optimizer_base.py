@@ -28,37 +28,50 @@ def value_at(x: Any, count: Array) -> Any:
     return x(count) if callable(x) else x
 
 
-def mask_vector(mask: Any, params: Any, n: int) -> np.ndarray | Array:
+def mask_vector(mask: Any, params: Any, n: int, what: str = "fromax: mask") -> np.ndarray | Array:
     """Per-leaf 0/1 weights of an optax mask (None or True: every leaf; a pytree of booleans, or a
     prefix of the params tree, or a callable returning one). float64, so that a value scaled by it
-    keeps every bit until the rows cast it to the accumulator dtype (f64 for f64 leaves)."""
+    keeps every bit until the rows cast it to the accumulator dtype (f64 for f64 leaves). ``what``
+    names the argument in errors."""
     if mask is None or mask is True:
         return np.ones(n, np.float64)
     if mask is False:
         return np.zeros(n, np.float64)
     tree = mask(params) if callable(mask) else mask
-    flags = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
+    try:
+        flags = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} does not match the params (it must be a pytree of booleans with the params' structure, or a prefix of it): {e}") from None
     values = jax.tree.leaves(flags)
     if len(values) != n:
-        raise ValueError(f"fromax: the mask covers {len(values)} leaves but the params have {n}")
+        raise ValueError(f"{what} covers {len(values)} leaves but the params have {n}")
     return np.asarray([bool(v) for v in values], np.float64)
 
 
-def decay_vector(weight_decay: Any, mask: Any, params: Any, n: int, count: Array):
+def decay_vector(weight_decay: Any, mask: Any, params: Any, n: int, count: Array, what: str = "fromax: mask"):
     """Per-leaf weight decay at step ``count``: the (scheduled) value where ``mask`` is True, 0
     elsewhere; ``weight_decay=None`` is no decay."""
     if weight_decay is None:
         return np.zeros(n, np.float64)
-    return value_at(weight_decay, count) * mask_vector(mask, params, n)
+    return value_at(weight_decay, count) * mask_vector(mask, params, n, what)
 
 
 class Leaves:
     """A step's flattened grads and params, checked against each other."""
 
     def __init__(self, grads: Any, params: Any, who: str):
-        self.paths, self.g, self.p, self.treedef = matching_leaves(grads, params, f"fromax.{who}")
+        self.who = f"fromax.{who}"
+        self.paths, self.g, self.p, self.treedef = matching_leaves(grads, params, self.who)
         self.n = len(self.p)
         self.dtype = coeff_dtype(self.p)
+
+    def mask(self, mask: Any, params: Any, what: str) -> np.ndarray | Array:
+        """:func:`mask_vector` of the argument named ``what``."""
+        return mask_vector(mask, params, self.n, f"{self.who}: {what}")
+
+    def decay(self, weight_decay: Any, mask: Any, params: Any, count: Array, what: str = "mask"):
+        """:func:`decay_vector`, ``what`` naming the mask argument."""
+        return decay_vector(weight_decay, mask, params, self.n, count, f"{self.who}: {what}")
 
     def flat(self, tree: Any, what: str) -> list[Array]:
         leaves, treedef = jax.tree.flatten(tree)

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 
 from fromax import _engine
-from fromax._optimizer_base import FOLDS_ALL, Leaves, adam_columns, decay_vector, kernels_for, transformation, value_at
+from fromax._optimizer_base import FOLDS_ALL, Leaves, adam_columns, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
 from fromax._functors import trust_ratio
 from fromax._validate import BETA, FLAG, FLOAT_DTYPE, MASK, NONNEGATIVE, checked, leaves_with_paths
@@ -55,7 +55,7 @@ def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, ma
         kernels = kernels_for(backend, *(("lamb_norms", "lamb") if trust else ()), "adamw")
         count_inc = optax.safe_increment(state.count)
         lr = value_at(learning_rate, state.count)
-        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
+        wd = lv.decay(weight_decay, mask, params, state.count)
         adam = adam_columns(b1, b2, eps, eps_root, count_inc, nesterov)
         mu, nu = lv.flat(state.mu, "mu"), lv.flat(state.nu, "nu")
         streams = [lv.g, lv.p, mu, nu]

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
-from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, transformation, value_at
+from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
 from fromax._validate import MASK, NONNEGATIVE, checked
@@ -70,7 +70,7 @@ def cocob(
 
     def apply(grads: Any, state: COCOBState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "cocob")
-        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
+        wd = lv.decay(weight_decay, mask, params, state.count)
         coeffs = _engine.rows("cocob", lv.n, lv.dtype, lr=value_at(learning_rate, state.count), wd=wd, alpha=alpha)
         names = ("init_particles", "cumulative_gradients", "scale", "subgradients", "reward")
         p0, c, big_l, big_g, r = (lv.flat(x, name) for x, name in zip(state[:5], names))

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
-from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, scalar_dtype, transformation, value_at
+from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
 from fromax._validate import INIT_STEP, MASK, NONNEGATIVE, checked, leaves_with_paths
@@ -83,7 +83,7 @@ def dog(
     def apply(grads: Any, state: DoGState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "dog")
         kernels = kernels_for(backend, "distance_norms", "scaled_sgd")
-        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
+        wd = lv.decay(weight_decay, mask, params, state.count)
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
         sums = _engine.reduce("distance_norms", _engine.rows("distance_norms", lv.n, lv.dtype, wd=wd), streams, kernels=kernels)
         named = _engine.sums_by_name("distance_norms", sums)
@@ -147,7 +147,7 @@ def dowg(
     def apply(grads: Any, state: DoWGState, params: Any, delta: _engine.Output, **extra: Any):
         lv = Leaves(grads, params, "dowg")
         kernels = kernels_for(backend, "distance_norms", "scaled_sgd")
-        wd = decay_vector(weight_decay, mask, params, lv.n, state.count)
+        wd = lv.decay(weight_decay, mask, params, state.count)
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
         sums = _engine.reduce("distance_norms", _engine.rows("distance_norms", lv.n, lv.dtype, wd=wd), streams, kernels=kernels)
         named = _engine.sums_by_name("distance_norms", sums)

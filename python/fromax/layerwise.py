@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine, _prologue
-from fromax._optimizer_base import FOLDS_ALL, Leaves, decay_vector, kernels_for, mask_vector, transformation, value_at
+from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
 from fromax._validate import BETA, FLAG, MASK, NONNEGATIVE, checked
 from fromax._functors import novograd_moment, trust_ratio
@@ -67,8 +67,8 @@ def lars(
         lv = Leaves(grads, params, "lars")
         kernels = kernels_for(backend, "lars_norms", "momentum", "lars")
         lr = value_at(learning_rate, state.count)
-        wd = decay_vector(weight_decay, weight_decay_mask, params, lv.n, state.count)
-        trust_mask = mask_vector(trust_ratio_mask, params, lv.n)
+        wd = lv.decay(weight_decay, weight_decay_mask, params, state.count, "weight_decay_mask")
+        trust_mask = lv.mask(trust_ratio_mask, params, "trust_ratio_mask")
         if _engine.fuses(kernels, delta):  # one call: norms, trust ratio and update per tensor
             coeffs = _engine.rows("lars", lv.n, lv.dtype, wd=wd, lr=lr, trust_coefficient=trust_coefficient, eps=eps, trust_mask=trust_mask,
                                   momentum=momentum, nesterov=float(nesterov))
