@@ -15,8 +15,9 @@ from fromax.norms import per_tensor_norms
 from fromax.schedule_free import ScheduleFreeState, schedule_free, schedule_free_adamw, schedule_free_eval_params, schedule_free_sgd
 from fromax._fusion import StepPlan, step_plan
 from fromax.step import step
+from fromax._config import package_version as _package_version, show_config
 
-__version__ = "0.1.0"
+__version__ = _package_version()  # set in pyproject.toml only
 
 __all__ = [
     "AdamWState", "AutoHypergradientAdamWState", "COCOBState", "DAdaptAdamWState", "DoGState", "DoWGState", "FromageState",
@@ -24,5 +25,5 @@ __all__ = [
     "ScheduleFreeState", "StepPlan", "adamw", "auto_hypergradient_adamw", "cocob", "dadapt_adamw", "dog", "dowg", "fromage",
     "hypergradient_adamw", "kernel_platforms", "lamb", "lars", "mechanize", "momo", "momo_adam", "novograd",
     "per_tensor_norms", "prodigy", "reference", "schedule_free", "schedule_free_adamw", "schedule_free_eval_params",
-    "schedule_free_sgd", "step", "step_plan",
+    "schedule_free_sgd", "show_config", "step", "step_plan",
 ]
