@@ -15,6 +15,7 @@ from fromax.norms import per_tensor_norms
 from fromax.schedule_free import ScheduleFreeState, schedule_free, schedule_free_adamw, schedule_free_eval_params, schedule_free_sgd
 from fromax._fusion import StepPlan, step_plan
 from fromax.step import step
+from fromax._stacked import StackedState
 from fromax._config import package_version as _package_version, show_config
 
 __version__ = _package_version()  # set in pyproject.toml only
@@ -22,7 +23,7 @@ __version__ = _package_version()  # set in pyproject.toml only
 __all__ = [
     "AdamWState", "AutoHypergradientAdamWState", "COCOBState", "DAdaptAdamWState", "DoGState", "DoWGState", "FromageState",
     "HypergradientAdamWState", "LarsState", "MechanicState", "MomoAdamState", "MomoState", "NovogradState", "ProdigyState",
-    "ScheduleFreeState", "StepPlan", "adamw", "auto_hypergradient_adamw", "cocob", "dadapt_adamw", "dog", "dowg", "fromage",
+    "ScheduleFreeState", "StackedState", "StepPlan", "adamw", "auto_hypergradient_adamw", "cocob", "dadapt_adamw", "dog", "dowg", "fromage",
     "hypergradient_adamw", "kernel_platforms", "lamb", "lars", "mechanize", "momo", "momo_adam", "novograd",
     "per_tensor_norms", "prodigy", "reference", "schedule_free", "schedule_free_adamw", "schedule_free_eval_params",
     "schedule_free_sgd", "show_config", "step", "step_plan",

@@ -93,8 +93,9 @@ def eager_jit(factory: Callable) -> Callable:
         bound = signature.bind(*args, **kwargs)
         arrays = {k: v for k, v in bound.arguments.items() if _is_array(v)}
         static = {k: v for k, v in bound.arguments.items() if k not in arrays}
-        # A mask function maps the parameters' structure to booleans: taken as pure.
-        if not all(_pure(v) for k, v in static.items() if "mask" not in k):
+        # A mask function maps the parameters' structure to booleans, a stacked_axes function a leaf's
+        # path and shape to axes: taken as pure.
+        if not all(_pure(v) for k, v in static.items() if "mask" not in k and k != "stacked_axes"):
             return _with_eager_calls(tx, None, arrays)
         return _with_eager_calls(tx, _Config(factory, static), arrays)
 

@@ -12,6 +12,7 @@ import optax
 from fromax import _engine
 from fromax._optimizer_base import FOLDS_ALL, Leaves, adam_columns, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
+from fromax._stacked import stackable
 from fromax._functors import trust_ratio
 from fromax._validate import BETA, FLAG, FLOAT_DTYPE, MASK, NONNEGATIVE, checked, leaves_with_paths
 from fromax.reference import acc_dtype
@@ -120,6 +121,7 @@ def adamw(
 
 
 @eager_jit
+@stackable
 @checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, eps_root=NONNEGATIVE, weight_decay=NONNEGATIVE, mask=MASK)
 def lamb(
     learning_rate: optax.ScalarOrSchedule,
@@ -144,6 +146,11 @@ def lamb(
     computing :math:`\|p\|^2, \|u\|^2`, the trust ratio, and a pass writing :math:`m, v` and
     :math:`p` (a small tensor both while it is in cache). The optax contract runs the norms on the
     kernel and the update in XLA. Same signature, defaults and numerics as ``optax.lamb``.
+
+    ``stacked_axes`` (keyword-only: None, an int, a tuple of ints, a pytree prefix of the params or a
+    callable ``(path, leaf) -> axes``): the stacked (scanned-layer) axes of each leaf; the per-tensor
+    quantities are then per slice, so a (24, d, d) leaf stacked on axis 0 is updated as 24 (d, d)
+    leaves would be (README, "Stacked layers").
 
     Examples
     --------

@@ -10,6 +10,7 @@ import optax
 
 from fromax import _engine, _ffi, _prologue
 from fromax._eager import eager_jit
+from fromax._stacked import stackable
 from fromax._functors import fromage_coefficients, norm_from_squared, plus_nonzero
 from fromax._validate import NONNEGATIVE, POSITIVE, checked, leaves_with_paths, matching_leaves
 
@@ -31,6 +32,7 @@ class FromageState(NamedTuple):
 
 
 @eager_jit
+@stackable
 @checked(learning_rate=NONNEGATIVE, min_norm=NONNEGATIVE, p_bound=POSITIVE)
 def fromage(
     learning_rate: optax.ScalarOrSchedule = 0.01,
@@ -84,6 +86,11 @@ def fromage(
     backend : {"auto", "ffi", "xla"}
         "auto": the compiled kernels where registered for JAX's default platform, else the pure-JAX
         reference; "ffi": require the kernels; "xla": the pure-JAX reference.
+    stacked_axes : None, int, tuple of ints, pytree prefix of the params, or callable, keyword-only
+        The stacked (scanned-layer) axes of each leaf: ``(path, leaf) -> axes`` for a callable. The
+        per-tensor quantities are then per slice: a (24, d, d) leaf stacked on axis 0 is updated as 24
+        (d, d) leaves would be. Default None: every leaf is one tensor (see the README's "Stacked
+        layers").
 
     Returns
     -------

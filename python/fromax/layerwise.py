@@ -11,6 +11,7 @@ import optax
 from fromax import _engine, _prologue
 from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, transformation, value_at
 from fromax._eager import eager_jit
+from fromax._stacked import stackable
 from fromax._validate import BETA, FLAG, MASK, NONNEGATIVE, checked
 from fromax._functors import novograd_moment, trust_ratio
 from fromax.adam import MaskOrFn
@@ -26,6 +27,7 @@ class LarsState(NamedTuple):
 
 
 @eager_jit
+@stackable
 @checked(learning_rate=NONNEGATIVE, weight_decay=NONNEGATIVE, weight_decay_mask=MASK, trust_coefficient=NONNEGATIVE, eps=NONNEGATIVE, trust_ratio_mask=MASK, momentum=NONNEGATIVE, nesterov=FLAG)
 def lars(
     learning_rate: optax.ScalarOrSchedule,
@@ -51,6 +53,11 @@ def lars(
     The fused step is one call for the whole pytree: per tensor, one pass for :math:`\|p\|^2,
     \|u\|^2`, the trust ratio, one pass writing :math:`t` and :math:`p` (a small tensor both
     while it is in cache). Same signature, defaults and numerics as ``optax.lars``.
+
+    ``stacked_axes`` (keyword-only: None, an int, a tuple of ints, a pytree prefix of the params or a
+    callable ``(path, leaf) -> axes``): the stacked (scanned-layer) axes of each leaf; the per-tensor
+    quantities are then per slice, so a (24, d, d) leaf stacked on axis 0 is updated as 24 (d, d)
+    leaves would be (README, "Stacked layers").
 
     Examples
     --------
@@ -100,6 +107,7 @@ def _stack(nu: list, lv: Leaves) -> Array:
 
 
 @eager_jit
+@stackable
 @checked(learning_rate=NONNEGATIVE, b1=BETA, b2=BETA, eps=NONNEGATIVE, eps_root=NONNEGATIVE, weight_decay=NONNEGATIVE)
 def novograd(
     learning_rate: optax.ScalarOrSchedule,
@@ -124,6 +132,11 @@ def novograd(
     and a pass writing :math:`m` and :math:`p` (a small tensor while it is in cache); the optax
     contract is one reduction and the update in XLA. Same signature, defaults and numerics as
     ``optax.novograd``.
+
+    ``stacked_axes`` (keyword-only: None, an int, a tuple of ints, a pytree prefix of the params or a
+    callable ``(path, leaf) -> axes``): the stacked (scanned-layer) axes of each leaf; the per-tensor
+    quantities are then per slice, so a (24, d, d) leaf stacked on axis 0 is updated as 24 (d, d)
+    leaves would be (README, "Stacked layers").
 
     Examples
     --------

@@ -279,3 +279,32 @@ def test_per_tensor_norms_sharded():
     fn = jax.jit(fromax.per_tensor_norms)
     assert_trees_close(fn(ps), fromax.per_tensor_norms(params, backend="xla"), rtol=2e-6)
     assert assert_only_small_all_reduces(fn.lower(ps).compile().as_text(), len(LEAVES)) > 0
+
+
+@pytest.mark.parametrize("mesh_kind", ["1d", "2d"])
+@pytest.mark.parametrize("name", ["fromage", "lamb", "lars", "novograd"])
+def test_stacked_axis_sharded_over_devices(name, mesh_kind):
+    """``stacked_axes``: a (8, 16, 6) leaf of 8 stacked layers with its stack split over devices (on
+    the 2-D mesh each layer also split over "model"), beside an unstacked leaf: the step equals the
+    unsharded stacked step, keeps the shardings, and its only collectives are per-slice partial sums
+    (none when the stack alone is split: each device holds whole layers)."""
+    mesh = make_mesh(mesh_kind)
+    layers = "x" if mesh_kind == "1d" else "data"
+    inner = None if mesh_kind == "1d" else "model"
+    rng = np.random.default_rng(5)
+    params = {"w": jnp.asarray(rng.normal(size=(8, 16, 6)), jnp.float32), "head": jnp.asarray(rng.normal(size=(6, 4)), jnp.float32)}
+    grads = jax.tree.map(lambda x: jnp.cos(x), params)
+    specs = {"w": P(layers, inner, None), "head": P()}
+    ps, gs = place(params, mesh, specs), place(grads, mesh, specs)
+    tx = {"fromage": lambda: fromax.fromage(LR, stacked_axes={"w": 0, "head": None}),
+          "lamb": lambda: fromax.lamb(LR, stacked_axes={"w": 0, "head": None}),
+          "lars": lambda: fromax.lars(LR, stacked_axes={"w": 0, "head": None}),
+          "novograd": lambda: fromax.novograd(LR, stacked_axes={"w": 0, "head": None})}[name]()
+    step = jax.jit(lambda g, s, p: fromax.step(tx, g, s, p)[0])
+    new = step(gs, tx.init(ps), ps)
+    assert_close(new, step(grads, tx.init(params), params))
+    assert_same_shardings(new, specs, mesh)
+    hlo = step.lower(gs, tx.init(ps), ps).compile().as_text()
+    reductions = assert_only_small_all_reduces(hlo, 8 + 1)
+    if inner is None:
+        assert reductions == 0

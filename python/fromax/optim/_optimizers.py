@@ -172,6 +172,13 @@ class RMSprop(_Optimizer):
         return optax.chain(*_l2(hp["weight_decay"]), scale, *trace, optax.scale_by_learning_rate(lr))
 
 
+def _per_slice(opt: _Optimizer) -> dict:
+    """``stacked_axes`` for the fromax optimizer, where the class takes it (those with per-tensor
+    quantities: Fromage, Lamb, Lars, Novograd) and it is given."""
+    axes = getattr(opt, "stacked_axes", None)
+    return {} if axes is None else {"stacked_axes": axes}
+
+
 def _betas_eps_class(who: str, build, default_lr: float = 1e-3, default_eps: float = 1e-8):
     """A class whose signature is braintools' ``(lr, betas, eps, weight_decay, clipping)`` with its
     defaults, and whose algorithm is ``build(lr, b1, b2, eps, weight_decay)``."""
@@ -183,7 +190,7 @@ def _betas_eps_class(who: str, build, default_lr: float = 1e-3, default_eps: flo
 
         def _algorithm(self, lr, hp):
             b1, b2 = hp["betas"]
-            return build(lr, b1, b2, hp["eps"], hp["weight_decay"])
+            return build(lr, b1, b2, hp["eps"], hp["weight_decay"], **_per_slice(self))
 
     Variant.__name__ = Variant.__qualname__ = who
     return Variant
@@ -227,24 +234,32 @@ class Nadam(_Optimizer):
         return optax.chain(*_l2(hp["weight_decay"]), nadam, optax.scale_by_learning_rate(lr))
 
 
-class Lamb(_betas_eps_class("Lamb", lambda lr, b1, b2, eps, wd: fromax.lamb(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd),
+class Lamb(_betas_eps_class("Lamb", lambda lr, b1, b2, eps, wd, **kw: fromax.lamb(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd, **kw),
                             default_eps=1e-6)):
     r"""LAMB (``optax.lamb``, fused): :math:`u = \hat m/(\sqrt{\hat v}+\epsilon) + \lambda W`, then the trust
-    ratio :math:`\|W\|/\|u\|` per tensor, applied **after** Adam, :math:`W \leftarrow W - \eta \frac{\|W\|}{\|u\|} u`."""
+    ratio :math:`\|W\|/\|u\|` per tensor, applied **after** Adam, :math:`W \leftarrow W - \eta \frac{\|W\|}{\|u\|} u`.
+    ``stacked_axes`` (fromax's, keyword-only): the trust ratio per layer of stacked layers (:func:`fromax.lamb`)."""
+
+    def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
+                 grad_clip_norm: Clip = None, grad_clip_value: Clip = None, *, stacked_axes: Any = None):
+        self.stacked_axes = stacked_axes
+        super().__init__(lr, betas, eps, weight_decay, grad_clip_norm, grad_clip_value)
 
 
 class Lars(_Optimizer):
     r"""LARS (``optax.lars``, fused): :math:`u = g + \lambda W` scaled by the trust ratio
-    :math:`c\|W\|/(\|u\| + \epsilon)` per tensor, times :math:`\eta`, through momentum."""
+    :math:`c\|W\|/(\|u\| + \epsilon)` per tensor, times :math:`\eta`, through momentum. ``stacked_axes``
+    (fromax's, keyword-only): the trust ratio per layer of stacked layers (:func:`fromax.lars`)."""
 
     def __init__(self, lr: LR = 1.0, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 0.001,
-                 eps: float = 1e-8, grad_clip_norm: Clip = None, grad_clip_value: Clip = None):
+                 eps: float = 1e-8, grad_clip_norm: Clip = None, grad_clip_value: Clip = None, *, stacked_axes: Any = None):
+        self.stacked_axes = stacked_axes
         super().__init__(lr, weight_decay, grad_clip_norm, grad_clip_value, momentum=float(momentum),
                          trust_coefficient=float(trust_coefficient), eps=float(eps))
 
     def _algorithm(self, lr, hp):
         return fromax.lars(lr, weight_decay=hp["weight_decay"], trust_coefficient=hp["trust_coefficient"], eps=hp["eps"],
-                           momentum=hp["momentum"])
+                           momentum=hp["momentum"], **_per_slice(self))
 
 
 class Lookahead(_Optimizer):
@@ -359,9 +374,15 @@ class SM3(_Optimizer):
                            optax.scale_by_learning_rate(lr))
 
 
-class Novograd(_betas_eps_class("Novograd", lambda lr, b1, b2, eps, wd: fromax.novograd(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd))):
+class Novograd(_betas_eps_class("Novograd", lambda lr, b1, b2, eps, wd, **kw: fromax.novograd(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd, **kw))):
     r"""NovoGrad (``optax.novograd``, fused): per-tensor second moment :math:`v \leftarrow \beta_2 v + (1-\beta_2)\|g\|^2`,
-    :math:`m \leftarrow \beta_1 m + g/(\sqrt{v}+\epsilon) + \lambda W`, :math:`W \leftarrow W - \eta m`."""
+    :math:`m \leftarrow \beta_1 m + g/(\sqrt{v}+\epsilon) + \lambda W`, :math:`W \leftarrow W - \eta m`.
+    ``stacked_axes`` (fromax's, keyword-only): the moment per layer of stacked layers (:func:`fromax.novograd`)."""
+
+    def __init__(self, lr: LR = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 grad_clip_norm: Clip = None, grad_clip_value: Clip = None, *, stacked_axes: Any = None):
+        self.stacked_axes = stacked_axes
+        super().__init__(lr, betas, eps, weight_decay, grad_clip_norm, grad_clip_value)
 
 
 class Fromage(_Optimizer):
@@ -371,11 +392,13 @@ class Fromage(_Optimizer):
 
     The learning rate follows schedulers (braintools' Fromage wraps ``optax.fromage`` at a frozen
     rate). ``momentum`` exists for braintools compatibility: Fromage has none, and a non-zero value
-    warns and is ignored.
+    warns and is ignored. ``stacked_axes`` (fromax's, keyword-only): per-layer norms on stacked layers
+    (:func:`fromax.fromage`).
     """
 
     def __init__(self, lr: LR = 0.01, p_bound: Optional[float] = None, momentum: float = 0.0, grad_clip_norm: Clip = None,
-                 grad_clip_value: Clip = None):
+                 grad_clip_value: Clip = None, *, stacked_axes: Any = None):
+        self.stacked_axes = stacked_axes
         if momentum:
             warnings.warn("fromax.optim.Fromage: Fromage has no momentum; momentum is ignored", UserWarning, stacklevel=2)
         if p_bound is not None:
@@ -383,4 +406,4 @@ class Fromage(_Optimizer):
         super().__init__(lr, 0.0, grad_clip_norm, grad_clip_value, p_bound=p_bound)
 
     def _algorithm(self, lr, hp):
-        return fromax.fromage(lr, p_bound=hp["p_bound"])
+        return fromax.fromage(lr, p_bound=hp["p_bound"], **_per_slice(self))
