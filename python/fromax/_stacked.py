@@ -82,9 +82,9 @@ def _normalised(who: str, path: str, axes: Any, ndim: int) -> Axes:
     return tuple(sorted(out))
 
 
-def leaf_axes(who: str, stacked_axes: Any, params: Any) -> list[Axes]:
-    """Each parameter leaf's stacked axes (sorted, non-negative), in flattening order."""
-    names, leaves, _ = leaves_with_paths(params, "parameter")
+def leaf_axes(who: str, stacked_axes: Any, params: Any, names: list[str], leaves: list) -> list[Axes]:
+    """Each parameter leaf's stacked axes (sorted, non-negative), in flattening order (``names`` and
+    ``leaves``: the params' :func:`leaves_with_paths`)."""
     if callable(stacked_axes):
         given = [stacked_axes(path, x) for path, x in jax.tree_util.tree_flatten_with_path(params)[0]]
     elif _is_axes(stacked_axes):
@@ -103,7 +103,7 @@ class _Groups:
 
     def __init__(self, who: str, stacked_axes: Any, params: Any):
         self.names, leaves, self.treedef = leaves_with_paths(params, "parameter")
-        axes = leaf_axes(who, stacked_axes, params)
+        axes = leaf_axes(who, stacked_axes, params, self.names, leaves)
         keys: dict[tuple, list[int]] = {}
         for i, (a, x) in enumerate(zip(axes, leaves)):
             keys.setdefault((a, tuple(np.shape(x)[k] for k in a)), []).append(i)
@@ -113,7 +113,10 @@ class _Groups:
 
     def split(self, tree: Any) -> list[dict]:
         """The tree's leaves per group, as dicts keyed by their paths (errors name the leaf)."""
-        leaves = self.treedef.flatten_up_to(tree)
+        return self.split_leaves(self.treedef.flatten_up_to(tree))
+
+    def split_leaves(self, leaves: Sequence[Any]) -> list[dict]:
+        """:meth:`split` of the tree's leaves in flattening order."""
         return [{self.names[i]: leaves[i] for i in members} for members in self.members]
 
     def join(self, parts: Sequence[dict]) -> Any:
@@ -143,8 +146,8 @@ def per_slice(who: str, build: Callable[[dict], optax.GradientTransformation], m
 
     def group_optimizers(params: Any, groups: _Groups) -> list[optax.GradientTransformation]:
         resolved = {name: _resolve_mask(who, name, m, params) for name, m in masks.items()}
-        return [build({name: (r if not isinstance(r, list) else groups.split(groups.treedef.unflatten(r))[k])
-                       for name, r in resolved.items()}) for k in range(len(groups.members))]
+        per_group = {name: groups.split_leaves(r) if isinstance(r, list) else [r] * len(groups.members) for name, r in resolved.items()}
+        return [build({name: masks_k[k] for name, masks_k in per_group.items()}) for k in range(len(groups.members))]
 
     def init_fn(params: Any) -> StackedState:
         groups = _Groups(who, stacked_axes, params)
