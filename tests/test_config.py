@@ -69,3 +69,21 @@ def test_import_needs_only_the_runtime_dependencies():
     code = BLOCK_OPTIONAL.format(optional=OPTIONAL)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def test_python_dash_m_fromax_check_runs_the_kernels_against_the_reference():
+    run = subprocess.run([sys.executable, "-m", "fromax", "--check"], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    checked = [line for line in run.stdout.splitlines() if line.startswith("ok   ")]
+    assert [line.split(":")[0][5:] for line in checked] == ["fromage", "adamw", "lamb", "dog"], run.stdout
+    assert all("cpu kernels called" in line for line in checked)
+
+
+def test_self_check_fails_on_a_difference(monkeypatch):
+    """The check compares for real: with a tolerance below the rounding differences it fails."""
+    from fromax import _selfcheck
+
+    monkeypatch.setattr(_selfcheck, "RTOL", {k: 1e-12 for k in _selfcheck.RTOL})
+    out = io.StringIO()
+    assert not _selfcheck.check(file=out)
+    assert "FAIL" in out.getvalue()

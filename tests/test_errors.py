@@ -38,6 +38,18 @@ def test_shape_mismatch_names_leaf():
         tx.update(bad, tx.init(PARAMS), PARAMS)
 
 
+@pytest.mark.parametrize("make, who", [(fromax.fromage, "fromax.fromage"), (lambda: fromax.lamb(1e-3), "fromax.lamb"),
+                                       (lambda: fromax.lamb(1e-3, stacked_axes=()), "fromax.lamb")])
+def test_mismatch_errors_name_the_optimizer_once(make, who):
+    tx = make()
+    bad = {"dense": {"w": jnp.ones((2, 3)), "b": jnp.ones(2)}}
+    for grads, params in ((bad, PARAMS), (GRADS, None)):
+        with pytest.raises(ValueError) as err:
+            tx.update(grads, tx.init(PARAMS), params)
+        assert str(err.value).startswith(f"{who}: ") or str(err.value).startswith(f"{who} needs"), str(err.value)
+        assert "fromax: fromax" not in str(err.value)
+
+
 def test_integer_leaf_names_leaf():
     params = {"w": jnp.ones(3), "step": jnp.zeros((), jnp.int32)}
     for tx in (fromax.fromage(), fromax.fromage(p_bound=1.0), fromax.adamw(1e-3), fromax.mechanize(fromax.lamb(1e-3))):

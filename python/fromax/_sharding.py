@@ -191,6 +191,9 @@ def _output_shardings(call: EngineCall, mesh, population, specs: list[PartitionS
     return rows + tensors if call.sums_first else tensors
 
 
+_NO_MESH = jax.sharding.AbstractMesh((), ())
+
+
 def _partition(call: EngineCall, mesh, arg_shapes, result_shape):
     del result_shape
     population, specs = _plan(call, mesh, arg_shapes)
@@ -203,7 +206,13 @@ def _partition(call: EngineCall, mesh, arg_shapes, result_shape):
     local = dataclasses.replace(call, segments=call.segments // math.prod(mesh.shape[a] for a in lead))
 
     def per_device(*operands):
-        return local(reduce, *operands)
+        # The per-device program works on local blocks, traced while the user's mesh may still be
+        # the context mesh: with explicit axes (jax.set_mesh), jnp ops would then insert reshards,
+        # which lower to `Sharding` custom calls that nothing partitions after this point (jax >=
+        # 0.11: "No registered implementation for untyped custom call to Sharding"). No mesh here;
+        # the psum's axis names come from the partitioner's axis environment.
+        with jax.sharding.use_abstract_mesh(_NO_MESH):
+            return local(reduce, *operands)
 
     return mesh, per_device, _output_shardings(call, mesh, population, specs), tuple(arg_shardings)
 

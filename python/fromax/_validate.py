@@ -44,15 +44,17 @@ def leaves_with_paths(tree: Any, what: str) -> tuple[list[str], list[jax.Array],
 
 def matching_leaves(grads: Any, params: Any, who: str) -> tuple[list[str], list[jax.Array], list[jax.Array], Any]:
     """Leaves of ``grads`` and ``params``, checked to have the same structure and shapes."""
+    # ``who`` is an optimizer's qualified name ("fromax.lamb") or a bare one; the message names it once.
+    who = who if who.startswith("fromax") else f"fromax: {who}"
     if params is None:
-        raise ValueError(f"fromax: {who} needs the current params: call update(grads, state, params)")
+        raise ValueError(f"{who} needs the current params: call update(grads, state, params)")
     g_paths, g_leaves, g_def = leaves_with_paths(grads, "gradient")
     p_paths, p_leaves, p_def = leaves_with_paths(params, "parameter")
     if g_def != p_def:
-        raise ValueError(f"fromax: {who}: gradient and parameter trees differ:\n  grads:  {g_def}\n  params: {p_def}")
+        raise ValueError(f"{who}: gradient and parameter trees differ:\n  grads:  {g_def}\n  params: {p_def}")
     for name, g, p in zip(p_paths, g_leaves, p_leaves):
         if g.shape != p.shape:
-            raise ValueError(f"fromax: {who}: leaf {name} has gradient shape {g.shape} but parameter shape {p.shape}")
+            raise ValueError(f"{who}: leaf {name} has gradient shape {g.shape} but parameter shape {p.shape}")
     return p_paths, g_leaves, p_leaves, p_def
 
 
