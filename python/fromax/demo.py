@@ -4,7 +4,9 @@
 
 The paper's experiments in small (fromax.experiments), each one command:
 
-    python -m fromax.demo depth | lr-sensitivity | transformer | lr-free [--out PNG] [--seed 0] [--small]
+    python -m fromax.demo depth | paper-depth | lr-sensitivity | transformer | lr-free [--out PNG] [--seed 0] [--small]
+    python -m fromax.demo paper-depth [--epochs 100] [--width 64] [--depths 1,2,...] [--batch 250]
+                                      [--decay 0.95] [--init torch|he]   (the paper's depth protocol)
 
 Trains the same MLP (64-256-256-10, ReLU) from the same initialisation with
   * fromax.fromage() at its default learning rate 0.01 (no tuning), via the fused `fromax.step`
@@ -157,9 +159,19 @@ def run_experiment(argv) -> int:
     ap.add_argument("--out", default=None, help="where to write the plot (default fromax_<experiment>.png)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--small", action="store_true", help="a tiny configuration (seconds): a smoke test, not the results")
+    ap.add_argument("--epochs", type=int, default=None, help="paper-depth only: epochs (default 100, as the paper)")
+    ap.add_argument("--width", type=int, default=None, help="paper-depth only: hidden width (default 64)")
+    ap.add_argument("--depths", type=lambda v: tuple(int(d) for d in v.split(",")), default=None,
+                    help="paper-depth only: comma-separated depths (default 1-10,15,...,50)")
+    ap.add_argument("--batch", type=int, default=None, help="paper-depth only: batch size (default 250)")
+    ap.add_argument("--decay", type=float, default=None, help="paper-depth only: lr factor per epoch (default 0.95; 1 = none)")
+    ap.add_argument("--init", choices=("torch", "he"), default=None, help="paper-depth only: initialisation (default torch)")
     args = ap.parse_args(argv)
     out = args.out or f"fromax_{args.experiment.replace('-', '_')}.png"
-    run(args.experiment, out=out, small=args.small, seed=args.seed)
+    extra = {k: getattr(args, k) for k in ("epochs", "width", "depths", "batch", "decay", "init") if getattr(args, k) is not None}
+    if extra and args.experiment != "paper-depth":
+        ap.error(f"--{'/--'.join(extra)} only apply to paper-depth")
+    run(args.experiment, out=out, small=args.small, seed=args.seed, **extra)
     return 0
 
 
