@@ -53,7 +53,7 @@ OPTIMIZERS: dict[str, tuple[tuple[float, ...], float | None, Callable]] = {
 
 
 def split(seed: int = 0, test_fraction: float = 0.25) -> tuple[c.Split, c.Split]:
-    """digits, shuffled once: 75 % train (1,347 images: 5 batches of 250 per epoch), 25 % test."""
+    """digits, shuffled once: 75 % train (1,348 images: 5 batches of 250 per epoch), 25 % test."""
     train, val, test = c.digits(seed)
     x = np.concatenate([train.x, val.x, test.x])
     y = np.concatenate([train.y, val.y, test.y])
@@ -177,9 +177,10 @@ def _report(results: dict, depths: tuple[int, ...], out: str, width: int, epochs
     table = c.print_table(f"final training accuracy by depth (width {width}, {epochs} epochs)", header, rows)
     test_rows = [[d] + [results[name][lr][d][1] for name, by_lr in results.items() for lr in by_lr] for d in depths]
     test_table = c.print_table("final test accuracy by depth", header, test_rows)
+    best_lr = {name: _best_lr(by_lr) for name, by_lr in results.items()}
     summary = []
     for name, by_lr in results.items():
-        best = _best_lr(by_lr)
+        best = best_lr[name]
         default = OPTIMIZERS[name][1]
         summary.append([name, f"{best:g}", _deepest(by_lr[best]),
                         f"{default:g}" if default else "-", _deepest(by_lr[default]) if default else "-",
@@ -189,7 +190,7 @@ def _report(results: dict, depths: tuple[int, ...], out: str, width: int, epochs
                              "deepest at any lr"], summary)
     plt, fig, (ax,) = c.figure(1, 6.4, 4.4)
     for (name, by_lr), color in zip(results.items(), ("tab:gray", "tab:green", "tab:red", "tab:blue")):
-        best = _best_lr(by_lr)
+        best = best_lr[name]
         ax.plot(depths, [by_lr[best][d][0] for d in depths], marker="o", color=color, label=f"{name} (best lr {best:g})")
         default = OPTIMIZERS[name][1]
         if default and default != best:
