@@ -27,6 +27,7 @@
 // uses the vector width of the machine it runs on, as XLA's own generated code does.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -123,6 +124,13 @@ void UpdateRange(Isa isa, const StreamTable& tb, const Acc* c, int64_t t, int64_
   return baseline::UpdateRange<F, Acc, kDelta>(tb, c, t, begin, end);
 }
 
+// A tensor's row of outputs from its combined sums: a norm output's root (of its f64 sum of squares),
+// then every output rounded to the accumulator type once.
+template <class F, class Acc>
+inline void SumsToRow(const SumRow<F::kSums>& s, Acc* out) {
+  for (int r = 0; r < F::kSums; ++r) out[r] = Acc(F::IsNorm(r) ? std::sqrt(s.v[r]) : s.v[r]);
+}
+
 // coeffs: kCoeffs per entry. sums: kSums per entry (written).
 template <class F, class Acc>
 void RunReduce(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* coeffs, Acc* sums) {
@@ -130,9 +138,7 @@ void RunReduce(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* coeffs, 
   RunEngine</*kReduce=*/true, /*kUpdate=*/false>(
       pool, tb.lengths,
       [&](int64_t t, int64_t b, int64_t e) { return ReduceRange<F, Acc>(isa, tb, coeffs + t * F::kCoeffs, t, b, e); },
-      [&](int64_t t, const SumRow<F::kSums>& s) {
-        for (int r = 0; r < F::kSums; ++r) sums[t * F::kSums + r] = Acc(s.v[r]);
-      },
+      [&](int64_t t, const SumRow<F::kSums>& s) { SumsToRow<F, Acc>(s, sums + t * F::kSums); },
       [](int64_t, int64_t, int64_t) {});
 }
 
@@ -158,7 +164,7 @@ void RunFused(ffi::ThreadPool* pool, const StreamTable& tb, const Acc* params, A
       [&](int64_t t, int64_t b, int64_t e) { return ReduceRange<R, Acc>(isa, tb, params + t * F::kCoeffs, t, b, e); },
       [&](int64_t t, const SumRow<R::kSums>& s) {
         Acc* sums = sums_out + t * R::kSums;
-        for (int r = 0; r < R::kSums; ++r) sums[r] = Acc(s.v[r]);
+        SumsToRow<R, Acc>(s, sums);
         F::Finish(params + t * F::kCoeffs, sums, rows.data() + t * U::kCoeffs);
       },
       [&](int64_t t, int64_t b, int64_t e) { UpdateRange<U, Acc, kDelta>(isa, tb, rows.data() + t * U::kCoeffs, t, b, e); });

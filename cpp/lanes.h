@@ -73,6 +73,11 @@ struct Lanes {
   friend FROMAX_LANES_FN LaneMask<Acc> operator!=(Lanes a, Lanes b) { return {a.v != b.v}; }
   friend FROMAX_LANES_FN Lanes Select(LaneMask<Acc> c, Lanes a, Lanes b) { return Of(c.m ? a.v : b.v); }
 
+  // The lanes widened to double (exact): a norm's squares accumulate there.
+  FROMAX_LANES_FN Lanes<double> Wide() const {
+    return Lanes<double>::Of(__builtin_convertvector(v, typename LaneTypes<double>::V));
+  }
+
   friend FROMAX_LANES_FN Lanes sqrt(Lanes a) {
     Lanes r;
 #pragma GCC unroll 16

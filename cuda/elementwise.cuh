@@ -171,12 +171,15 @@ __device__ __forceinline__ void ForEachGroup(int64_t begin, int64_t end, const F
 
 // ---- one chunk's work, shared by the kernels ----------------------------------------------------
 // F::Reduce's sums over [begin, end) of entry e (row: its coefficients), in total[] of every thread.
+// A norm output (F::IsNorm(r)) is a value whose square accumulates in f64 from the start (no
+// underflow or overflow for f32 data); its root is taken once the tensor's partials are added (SumsOut).
 template <class F, class Acc, class Entry>
 __device__ __forceinline__ void ChunkSums(const Entry& e, int64_t begin, int64_t end, const Acc* row, double* shared,
                                           double* total) {
   Acc acc[F::kSums];
+  double wide[F::kSums];
 #pragma unroll
-  for (int r = 0; r < F::kSums; ++r) acc[r] = Acc(0);
+  for (int r = 0; r < F::kSums; ++r) acc[r] = Acc(0), wide[r] = 0.0;
   WithLayout<Acc>(e.uniform, [&](auto layout) {
     using L = decltype(layout);
     ForEachGroup(begin, end, [&](int64_t i0, int count) {
@@ -191,15 +194,27 @@ __device__ __forceinline__ void ChunkSums(const Entry& e, int64_t begin, int64_t
           for (int k = 0; k < F::kIn; ++k) x[k] = xs[k][l];
           F::Reduce(row, x, s);
 #pragma unroll
-          for (int r = 0; r < F::kSums; ++r) acc[r] += s[r];
+          for (int r = 0; r < F::kSums; ++r) {
+            if (F::IsNorm(r))
+              wide[r] += double(s[r]) * double(s[r]);
+            else
+              acc[r] += s[r];
+          }
         }
       }
     });
   });
   double partial[F::kSums];
 #pragma unroll
-  for (int r = 0; r < F::kSums; ++r) partial[r] = double(acc[r]);
+  for (int r = 0; r < F::kSums; ++r) partial[r] = F::IsNorm(r) ? wide[r] : double(acc[r]);
   BlockSums<F::kSums>(partial, shared, total);
+}
+
+// A tensor's outputs from its f64 totals: a norm output's root, every output rounded to Acc once.
+template <class F, class Acc>
+__device__ __forceinline__ void SumsOut(const double* total, Acc* sums) {
+#pragma unroll
+  for (int r = 0; r < F::kSums; ++r) sums[r] = Acc(F::IsNorm(r) ? sqrt(total[r]) : total[r]);
 }
 
 // F::Update's results over [begin, end) of entry e. Result 0 is the increment (kDelta) or, for the
@@ -262,9 +277,10 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Tensor t's kSums sums: its chunk partials added in chunk order (f64). No chunk (no element): 0.
-template <int kSums, class Entry, class Acc>
+// Tensor t's F::kSums sums: its chunk partials added in chunk order (f64). No chunk (no element): 0.
+template <class F, class Entry, class Acc>
 __device__ __forceinline__ void TensorSums(const Entry& e, const double* partials, Acc* sums) {
+  constexpr int kSums = F::kSums;
   double total[kSums];
 #pragma unroll
   for (int r = 0; r < kSums; ++r) total[r] = 0;
@@ -272,8 +288,7 @@ __device__ __forceinline__ void TensorSums(const Entry& e, const double* partial
 #pragma unroll
     for (int r = 0; r < kSums; ++r) total[r] += partials[int64_t(c) * kSums + r];
   }
-#pragma unroll
-  for (int r = 0; r < kSums; ++r) sums[r] = Acc(total[r]);
+  SumsOut<F>(total, sums);
 }
 
 // sums: (entries, kSums) in Acc.
@@ -281,7 +296,7 @@ template <class F, class Acc, class Entry>
 __global__ void fromax_family_finalize(const Entry* entries, int64_t num_entries, const double* partials, Acc* sums) {
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= num_entries) return;
-  TensorSums<F::kSums>(entries[t], partials, sums + t * F::kSums);
+  TensorSums<F>(entries[t], partials, sums + t * F::kSums);
 }
 
 // Chunks [first, num_chunks): F's results.
@@ -317,8 +332,7 @@ __global__ void __launch_bounds__(kThreads)
     ChunkSums<R, Acc>(e, 0, e.length, params, shared, total);
     if (threadIdx.x == 0) {
       Acc* s = sums + t * R::kSums;
-#pragma unroll
-      for (int r = 0; r < R::kSums; ++r) s[r] = Acc(total[r]);
+      SumsOut<R>(total, s);
       F::Finish(params, s, row);
     }
     __syncthreads();
@@ -336,7 +350,7 @@ __global__ void fromax_family_finish(const Entry* entries, int64_t num_entries, 
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= num_entries || entries[t].num_chunks == 1) return;
   Acc* s = sums + t * F::Reduce::kSums;
-  TensorSums<F::Reduce::kSums>(entries[t], partials, s);
+  TensorSums<typename F::Reduce>(entries[t], partials, s);
   F::Finish(coeffs + t * F::kCoeffs, s, rows + t * F::Update::kCoeffs);
 }
 

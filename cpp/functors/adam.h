@@ -52,8 +52,8 @@ struct LambNorms : contract::lamb_norms {
   FROMAX_FN static void Reduce(const Acc* c, const Acc* x, Acc* s) {
     Acc m, v;
     const Acc u = PlusNonzero(AdamDirection<col>(c, x[in::g], x[in::m], x[in::v], &m, &v), c[col::wd], x[in::p]);
-    s[sum::pp] = x[in::p] * x[in::p];
-    s[sum::uu] = u * u;
+    s[sum::p_norm] = x[in::p];
+    s[sum::u_norm] = u;
   }
 };
 
@@ -104,7 +104,7 @@ struct Lamb : contract::lamb {
     row[U::cm] = c[col::cm];
     row[U::cg] = c[col::cg];
     row[U::bc2] = c[col::bc2];
-    row[U::lr] = c[col::lr] * TrustRatio(s[Reduce::sum::pp], s[Reduce::sum::uu], Acc(1), Acc(0));
+    row[U::lr] = c[col::lr] * TrustRatio(s[Reduce::sum::p_norm], s[Reduce::sum::u_norm], Acc(1), Acc(0));
     row[U::wd] = c[col::wd];
   }
 };

@@ -64,6 +64,20 @@ constexpr bool ResultsAreInputs(const char* inputs, const char* results) {
   return true;
 }
 
+// Whether name k of a stringized list ends in "_norm": a reduce's norm output. The functor's Reduce
+// gives the element's value for it; the engine accumulates its square in double (no underflow or
+// overflow for f32, bf16 and f16 data) and returns the square root, the tensor's 2-norm.
+constexpr bool IsNormName(const char* list, int k) {
+  const char* p = NameAt(list, k);
+  int n = 0;
+  while (IsNameChar(p[n])) ++n;
+  const char* suffix = "_norm";
+  if (n < 5) return false;
+  for (int i = 0; i < 5; ++i)
+    if (p[n - 5 + i] != suffix[i]) return false;
+  return true;
+}
+
 #define FROMAX_UNPAREN(...) __VA_ARGS__
 #define FROMAX_STRINGIZE_(x) #x
 #define FROMAX_STRINGIZE(x) FROMAX_STRINGIZE_(x)
@@ -85,6 +99,7 @@ constexpr bool ResultsAreInputs(const char* inputs, const char* results) {
     FROMAX_CONTRACT_LISTS(inputs, sum, sums, columns)                                  \
     static constexpr const char* kSumNames = #sums;                                    \
     static constexpr int kSums = CountNames(#sums);                                    \
+    static constexpr bool IsNorm(int r) { return IsNormName(#sums, r); }               \
   };
 
 #define FROMAX_CONTRACT_UPDATE(name, F, inputs, results, columns)                    \

@@ -6,14 +6,14 @@
 
 namespace fromax::functors {
 
-// |x0 - p|^2, |g + wd * p|^2.
+// |x0 - p|, |g + wd * p| (norm outputs).
 struct DistanceNorms : contract::distance_norms {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc* c, const Acc* x, Acc* s) {
     const Acc d = x[in::x0] - x[in::p];
     const Acc u = PlusNonzero(x[in::g], c[col::wd], x[in::p]);
-    s[sum::dd] = d * d;
-    s[sum::uu] = u * u;
+    s[sum::d_norm] = d;
+    s[sum::u_norm] = u;
   }
 };
 

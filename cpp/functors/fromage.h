@@ -6,12 +6,12 @@
 
 namespace fromax::functors {
 
-// |W|^2, |g|^2, <W, g> in one read.
+// |W|, |g| (norm outputs: the engine squares in f64 and takes the root), <W, g> in one read.
 struct FromageSums : contract::fromage_sums {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
-    s[sum::pp] = x[in::p] * x[in::p];
-    s[sum::gg] = x[in::g] * x[in::g];
+    s[sum::p_norm] = x[in::p];
+    s[sum::g_norm] = x[in::g];
     s[sum::pg] = x[in::p] * x[in::g];
   }
 };
@@ -33,8 +33,10 @@ struct Axpby : contract::axpby {
 //            as "= 0", not "> 0", as optax does: a NaN norm gives a NaN ratio that poisons the
 //            tensor's step instead of taking the zero-norm branch.
 //   root   = sqrt(1 + lr^2),  a, b = 1 / root, -lr * r / root   (W_new = a W + b g)
-//   p_bound (only where |W0| > 0): |W_new|^2 = a^2 |W|^2 + 2ab <W,g> + b^2 |g|^2 (closed form, no
-//            extra pass); if |W_new| > cap = p_bound * |W0|, a and b are scaled by cap / |W_new|.
+//   p_bound (only where |W0| > 0): |W_new| = |W| sqrt(a^2 + 2 a beta cos + beta^2) with
+//            beta = b |g| / |W| and cos = <W,g> / (|W| |g|) (closed form, no extra pass, and no square
+//            of a norm that could overflow); if |W_new| > cap = p_bound * |W0|, a and b are scaled by
+//            cap / |W_new|.
 //   Axpby's row: a - 1 (dW = W_new - W), as scale * (1/root - 1) + (scale - 1) with
 //            1/root - 1 = -lr^2 / (root (1 + root)): no cancellation of 1/root against 1.
 struct Fromage : contract::fromage {
@@ -44,18 +46,26 @@ struct Fromage : contract::fromage {
   FROMAX_FN static Acc AtLeast(Acc norm, Acc floor) {
     return norm <= floor ? floor : norm;
   }
+  // |a W + b g| from |W|, |g| and <W, g>, relative to |W| (see above); |b| |g| alone where W = 0.
+  template <class Acc>
+  FROMAX_FN static Acc NewNorm(Acc a, Acc b, Acc w, Acc g, Acc wg) {
+    if (w == Acc(0)) return (b < Acc(0) ? -b : b) * g;
+    const Acc beta = g == Acc(0) ? Acc(0) : b * (g / w);
+    const Acc cos = g == Acc(0) ? Acc(0) : (wg / w) / g;
+    const Acc q = a * a + Acc(2) * a * beta * cos + beta * beta;
+    return w * Sqrt(q > Acc(0) ? q : Acc(0));
+  }
   template <class Acc>
   FROMAX_FN static void Finish(const Acc* c, const Acc* s, Acc* row) {
-    const Acc lr = c[col::lr], ww = s[Reduce::sum::pp], gg = s[Reduce::sum::gg], wg = s[Reduce::sum::pg];
-    const Acc w_norm = AtLeast(Sqrt(ww), c[col::min_norm]), g_norm = AtLeast(Sqrt(gg), c[col::min_norm]);
+    const Acc lr = c[col::lr], w_raw = s[Reduce::sum::p_norm], g_raw = s[Reduce::sum::g_norm], wg = s[Reduce::sum::pg];
+    const Acc w_norm = AtLeast(w_raw, c[col::min_norm]), g_norm = AtLeast(g_raw, c[col::min_norm]);
     const Acc ratio = (w_norm == Acc(0) || g_norm == Acc(0)) ? Acc(1) : w_norm / g_norm;
     const Acc root = Sqrt(Acc(1) + lr * lr);
     const Acc a = Acc(1) / root;
     const Acc b = -(lr * ratio) / root;
     Acc scale = Acc(1);
     if (c[col::p0_norm] > Acc(0)) {
-      const Acc new_sq = a * a * ww + Acc(2) * a * b * wg + b * b * gg;
-      const Acc new_norm = Sqrt(new_sq > Acc(0) ? new_sq : Acc(0));
+      const Acc new_norm = NewNorm(a, b, w_raw, g_raw, wg);
       const Acc cap = c[col::p_bound] * c[col::p0_norm];
       if (new_norm > cap) scale = cap / new_norm;
     }

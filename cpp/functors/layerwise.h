@@ -7,13 +7,13 @@
 
 namespace fromax::functors {
 
-// LARS norms: |p|^2, |g + wd * p|^2.
+// LARS norms (norm outputs): |p|, |g + wd * p|.
 struct LarsNorms : contract::lars_norms {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc* c, const Acc* x, Acc* s) {
     const Acc u = PlusNonzero(x[in::g], c[col::wd], x[in::p]);
-    s[sum::pp] = x[in::p] * x[in::p];
-    s[sum::uu] = u * u;
+    s[sum::p_norm] = x[in::p];
+    s[sum::u_norm] = u;
   }
 };
 
@@ -41,13 +41,13 @@ struct Novograd : contract::novograd {
   }
 };
 
-// optax.scale_by_trust_ratio's per-tensor ratio from squared norms: c |p| / (|u| + eps), 1 where
+// optax.scale_by_trust_ratio's per-tensor ratio from the norms: c |p| / (|u| + eps), 1 where
 // either norm is 0. Tested as "= 0", as optax does: a NaN norm gives a NaN ratio (it poisons the
 // tensor's step, as in optax), not the ratio 1 of the zero branch.
 template <class Acc>
-FROMAX_FN Acc TrustRatio(Acc p_sq, Acc u_sq, Acc c, Acc eps) {
-  const bool zero = p_sq == Acc(0) || u_sq == Acc(0);
-  return zero ? Acc(1) : c * Sqrt(p_sq) / (Sqrt(u_sq) + eps);
+FROMAX_FN Acc TrustRatio(Acc p_norm, Acc u_norm, Acc c, Acc eps) {
+  const bool zero = p_norm == Acc(0) || u_norm == Acc(0);
+  return zero ? Acc(1) : c * p_norm / (u_norm + eps);
 }
 
 // The fused LARS step: LarsNorms, the trust ratio (1 outside the trust-ratio mask), Momentum with
@@ -58,7 +58,7 @@ struct Lars : contract::lars {
   template <class Acc>
   FROMAX_FN static void Finish(const Acc* c, const Acc* s, Acc* row) {
     const Acc ratio = c[col::trust_mask] > Acc(0)
-                          ? TrustRatio(s[Reduce::sum::pp], s[Reduce::sum::uu], c[col::trust_coefficient], c[col::eps])
+                          ? TrustRatio(s[Reduce::sum::p_norm], s[Reduce::sum::u_norm], c[col::trust_coefficient], c[col::eps])
                           : Acc(1);
     row[Update::col::wd] = c[col::wd];
     row[Update::col::scale] = -c[col::lr] * ratio;
@@ -67,16 +67,17 @@ struct Lars : contract::lars {
   }
 };
 
-// The fused NovoGrad step: |g|^2 per tensor (SumSq), the tensor's second moment nu' = |g|^2 on the
-// first step, else b2 * nu + (1 - b2) * |g|^2, and Novograd with den = sqrt(nu' + eps_root) + eps
-// (and no b1 * m on the first step). The call returns |g|^2, from which JAX keeps nu'.
+// The fused NovoGrad step: |g| per tensor (SumSq), the tensor's second moment nu' = |g|^2 on the
+// first step, else b2 * nu + (1 - b2) * |g|^2 (optax's state: a squared norm), and Novograd with
+// den = sqrt(nu' + eps_root) + eps (and no b1 * m on the first step). The call returns |g|, from
+// which JAX keeps nu'.
 struct NovogradStep : contract::novograd_step {
   using Reduce = SumSq;
   using Update = Novograd;
   template <class Acc>
   FROMAX_FN static void Finish(const Acc* c, const Acc* s, Acc* row) {
     const bool first = c[col::first] != Acc(0);
-    const Acc g_sq = s[Reduce::sum::xx];
+    const Acc g_sq = s[Reduce::sum::x_norm] * s[Reduce::sum::x_norm];
     const Acc nu = first ? g_sq : c[col::b2] * c[col::nu] + c[col::one_minus_b2] * g_sq;
     row[Update::col::b1] = first ? Acc(0) : c[col::b1];
     row[Update::col::den] = Sqrt(nu + c[col::eps_root]) + c[col::eps];

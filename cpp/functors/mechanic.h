@@ -6,13 +6,13 @@
 
 namespace fromax::functors {
 
-// |g|^2, |p|^2, <g, x0 - p>, <p, x0 - p>.
+// |g|, |p| (norm outputs), <g, x0 - p>, <p, x0 - p>.
 struct MechanicSums : contract::mechanic_sums {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
     const Acc g = x[in::g], p = x[in::p], d = x[in::x0] - p;
-    s[sum::gg] = g * g;
-    s[sum::pp] = p * p;
+    s[sum::g_norm] = g;
+    s[sum::p_norm] = p;
     s[sum::g_delta] = g * d;
     s[sum::p_delta] = p * d;
   }

@@ -54,19 +54,19 @@ struct WithPrologue : F {
   }
 };
 
-// |x|^2 per tensor (clip_by_global_norm's norm of a gradient only scaled so far).
+// |x| per tensor (a norm output; clip_by_global_norm's norm of a gradient only scaled so far).
 struct SumSq : contract::sum_sq {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
-    s[sum::xx] = x[in::x] * x[in::x];
+    s[sum::x_norm] = x[in::x];
   }
 };
 
-// |g|^2 per tensor, of the gradient after the prologue (clip_by_global_norm's norm).
+// |g| per tensor (a norm output), of the gradient after the prologue (clip_by_global_norm's norm).
 struct GradSq : contract::grad_sq {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
-    s[sum::gg] = x[in::g] * x[in::g];
+    s[sum::g_norm] = x[in::g];
   }
 };
 

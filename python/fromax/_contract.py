@@ -29,6 +29,11 @@ class Entry:
     base: str | None = dataclasses.field(default=None, compare=False)  # a prologue twin's base
 
 
+def is_norm(sum_name: str) -> bool:
+    """A reduce's output named ``*_norm`` is a 2-norm (its term: the element's value), not a sum."""
+    return sum_name.endswith("_norm")
+
+
 def _macro_body(text: str, macro: str) -> str:
     match = re.search(rf"#define {macro}\b(\([^)]*\))?([^\n]*)", text)
     if match is None:

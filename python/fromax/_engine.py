@@ -49,6 +49,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from fromax import _prologue
 from fromax._functors import FUNCTORS, Functor, Named, xla_form
 from fromax._primitives import make_primitive
+from fromax._l2 import hypot, l2_norm
 from fromax._sharding import EngineCall, RowReduce, run, varying_axes
 from fromax.reference import acc_dtype
 
@@ -144,7 +145,7 @@ def primitive(functor: Functor):
 
 # ---- per-device bodies (see _sharding.EngineCall) -------------------------------------------------
 def _reduce_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, functor: Functor) -> list[Array]:
-    return [reduce(primitive(functor).bind(coeffs, *tensors, segments=segments)[0])]
+    return [reduce(primitive(functor).bind(coeffs, *tensors, segments=segments)[0], functor.norms)]
 
 
 def _update_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: int, functor: Functor, delta: Output) -> list[Array]:
@@ -154,7 +155,7 @@ def _update_local(reduce: RowReduce, coeffs: Array, *tensors: Array, segments: i
     # (in JAX, the same math), then update.
     r, u = functor.parts
     n = len(tensors) // functor.n_in
-    sums = reduce(primitive(r).bind(coeffs[..., : r.n_coeffs], *tensors[: r.n_in * n], segments=segments)[0])
+    sums = reduce(primitive(r).bind(coeffs[..., : r.n_coeffs], *tensors[: r.n_in * n], segments=segments)[0], r.norms)
     rows = _finish(functor, [coeffs[..., k] for k in range(functor.n_coeffs)], sums)
     return [sums, *primitive(u).bind(rows, *tensors, segments=segments, delta=int(bool(delta)))]
 
@@ -232,10 +233,11 @@ def _reference(functor: Functor, delta: Output):
     def reduce(coeffs: Array, streams: Streams) -> Array:
         rows = []
         for i in range(len(streams[0])):
-            row = jnp.stack([jnp.sum(term) for term in _leaf_math(functor, coeffs, streams, i)])
+            terms = _leaf_math(functor, coeffs, streams, i)
+            row = jnp.stack([l2_norm(jnp.broadcast_to(t, streams[0][i].shape)) if norm else jnp.sum(t) for t, norm in zip(terms, functor.norms)])
             # Inside shard_map a block varying over manual axes is a shard: its sums are partial.
             split = varying_axes(row)
-            rows.append(jax.lax.psum(row, tuple(sorted(split))) if split else row)
+            rows.append(RowReduce((tuple(sorted(split)),))(row[None, None], functor.norms)[0, 0] if split else row)
         return jnp.stack(rows)
 
     def update(coeffs: Array, streams: Streams) -> list[list[Array]]:
@@ -302,14 +304,14 @@ def _folded(name: str, coeffs: Coefficients, streams: Streams, kernels: bool) ->
     if f"{name}_pre" not in FUNCTORS:
         raise ValueError(f"fromax: {FUNCTORS[name].target} cannot fold a gradient prologue")
 
-    def global_sq(affine: _prologue.Affine) -> Array:
+    def global_norm(affine: _prologue.Affine) -> Array:
         scale = affine.scale_only()
-        if scale is not None:  # |s g|^2 = s^2 |g|^2: the gradient alone is read
-            return scale * scale * jnp.sum(_reduce(FUNCTORS["sum_sq"], rows("sum_sq", coeffs.n, coeffs.dtype), [list(streams[0])], kernels)[:, 0])
+        if scale is not None:  # |s g| = |s| |g|: the gradient alone is read
+            return jnp.abs(scale) * hypot(_reduce(FUNCTORS["sum_sq"], rows("sum_sq", coeffs.n, coeffs.dtype), [list(streams[0])], kernels)[:, 0])
         prologue = rows("grad_sq_pre", coeffs.n, coeffs.dtype, **affine.columns())
-        return jnp.sum(_reduce(FUNCTORS["grad_sq_pre"], prologue, list(streams[:2]), kernels)[:, 0])
+        return hypot(_reduce(FUNCTORS["grad_sq_pre"], prologue, list(streams[:2]), kernels)[:, 0])
 
-    affine = folding.affine(global_sq)
+    affine = folding.affine(global_norm)
     return f"{name}_pre", rows(f"{name}_pre", coeffs.n, coeffs.dtype, **coeffs.named(), **affine.columns())
 
 
@@ -448,7 +450,7 @@ def _state_after(functor: Functor, sums: Array, streams: Streams) -> Streams:
 
 def sums_by_name(name: str, sums: Array) -> Named:
     """The per-tensor sums ``(n, n_sums)`` of functor ``name`` (a fused functor: of its reduce) as
-    ``(n,)`` columns by their names in its contract: ``sums_by_name("lars_norms", sums).pp``."""
+    ``(n,)`` columns by their names in its contract: ``sums_by_name("lars_norms", sums).p_norm``."""
     functor = FUNCTORS[name]
     names = functor.parts[0].outputs if functor.is_fused else functor.outputs
     return Named(names, [sums[:, k] for k in range(len(names))])

@@ -9,7 +9,9 @@ derivative rule, and the test oracle.
 A functor's math reads one element of each input stream (``x.g``, ``x.p``, ...) and the tensor's
 coefficients (``c.lr``, ...: hyperparameters and per-tensor scalars) and returns, by name,
 
-* a **reduce** functor: its terms, each summed over the tensor (per-tensor sums); or
+* a **reduce** functor: its terms, each summed over the tensor (per-tensor sums); a term named
+  ``*_norm`` is instead the element's value, and its "sum" the tensor's 2-norm of it
+  (:func:`fromax._l2.l2_norm` here; squares accumulated in f64 in the kernels); or
 * an **update** functor: its results, each named after the input stream it replaces. The result
   named after the parameter is its increment ``dp``; the fused step writes ``p + dp`` over the
   parameter instead, as ``optax.apply_updates`` would (so non-finite values propagate as there).
@@ -31,7 +33,7 @@ from typing import Any, Callable, Iterator, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from fromax._contract import TABLE, Entry
+from fromax._contract import TABLE, Entry, is_norm
 
 
 class Named:
@@ -70,6 +72,8 @@ class Functor:
     n_coeffs = property(lambda self: len(self.columns))
     n_sums = property(lambda self: len(self.outputs) if self.is_reduce else 0)
     n_out = property(lambda self: 0 if self.is_reduce else len(self.outputs))
+    # a reduce's outputs that are 2-norms (``*_norm``), not sums
+    norms = property(lambda self: tuple(is_norm(s) for s in self.outputs) if self.is_reduce else ())
 
     @property
     def replaces(self) -> tuple[int, ...]:
@@ -152,7 +156,7 @@ def _fused(name: str):
 # ---- Fromage (cpp/functors/fromage.h) -------------------------------------------------------------
 @_reduce("fromage_sums")
 def fromage_sums(c, x):
-    return {"pp": x.p * x.p, "gg": x.g * x.g, "pg": x.p * x.g}
+    return {"p_norm": x.p, "g_norm": x.g, "pg": x.p * x.g}
 
 
 @_update("axpby")
@@ -177,7 +181,7 @@ def at_least(norm, floor):
     return norm if is_static_zero(floor) else jnp.where(norm <= floor, floor, norm)
 
 
-def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool, min_norm=0.0):
+def fromage_coefficients(w_raw, g_raw, wg, lr, p_bound, init_norms, delta: bool, min_norm=0.0):
     r"""Per-tensor Fromage coefficients ``(a, b)`` with ``W_new = a W + b g`` (or ``W_new - W`` if delta).
 
     .. math::
@@ -187,23 +191,24 @@ def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool, min_n
     where :math:`\|x\|'` is the norm raised to ``min_norm`` where it is ``<= min_norm`` (optax's
     ``safe_norm``; ``min_norm = 0``, the paper's rule, leaves it as it is). The zero test is
     ``= 0``, as in optax, so a NaN norm gives a NaN ratio and poisons the tensor's step.
+    ``w_raw``, ``g_raw``: the norms :math:`\|W\|, \|g\|`; ``wg``: :math:`\langle W, g\rangle`.
     With ``init_norms`` (``p_bound`` set; None or a 0 entry: uncapped), where ``\|W_0\| > 0`` and
-    ``\|W_new\| = \sqrt{a^2\|W\|^2 + 2ab\langle W,g\rangle + b^2\|g\|^2} > p_{bound}\|W_0\|``, both are
+    ``\|W_new\| = \|W\|\sqrt{a^2 + 2a\beta\cos + \beta^2} > p_{bound}\|W_0\|`` (``\beta = b\|g\|/\|W\|``,
+    ``\cos = \langle W,g\rangle / (\|W\|\|g\|)``: no square of a norm), both are
     scaled by ``p_bound \|W_0\| / \|W_new\|``. With ``delta``, ``a`` becomes ``a - 1``, evaluated
     without cancelling ``1/root`` against 1. ``cpp/functors/fromage.h`` is the same math.
     """
     # Square roots only of positive values, even in the branch jnp.where discards: under jax.grad a
     # discarded sqrt(0) would still send inf * 0 = NaN into the derivative (zero-initialised biases).
-    w_norm, g_norm = at_least(norm_from_squared(ww), min_norm), at_least(norm_from_squared(gg), min_norm)
+    w_norm, g_norm = at_least(w_raw, min_norm), at_least(g_raw, min_norm)
     zero = (w_norm == 0) | (g_norm == 0)
-    ratio = jnp.where(zero, jnp.ones_like(ww), w_norm / jnp.where(zero, 1, g_norm))
+    ratio = jnp.where(zero, jnp.ones_like(w_raw), w_norm / jnp.where(zero, 1, g_norm))
     root = jnp.sqrt(1 + lr * lr)
     a = 1 / root
     b = -(lr * ratio) / root
-    scale = jnp.ones_like(ww)
+    scale = jnp.ones_like(w_raw)
     if init_norms is not None and not is_static_zero(init_norms):
-        new_sq = a * a * ww + 2 * a * b * wg + b * b * gg
-        new_norm = norm_from_squared(new_sq)
+        new_norm = fromage_new_norm(a, b, w_raw, g_raw, wg)
         cap = p_bound * init_norms
         capped = (init_norms > 0) & (new_norm > cap)
         scale = jnp.where(capped, cap / jnp.where(capped, new_norm, 1), scale)
@@ -215,9 +220,20 @@ def fromage_coefficients(ww, gg, wg, lr, p_bound, init_norms, delta: bool, min_n
     return a, b
 
 
+def fromage_new_norm(a, b, w, g, wg):
+    """``|a W + b g|`` from ``|W|``, ``|g|`` and ``<W, g>``: ``|W| sqrt(a^2 + 2 a beta cos + beta^2)``,
+    ``|b| |g|`` where ``W = 0`` (``cpp/functors/fromage.h``'s ``NewNorm``)."""
+    w_zero, g_zero = w == 0, g == 0
+    w_safe = jnp.where(w_zero, 1, w)
+    beta = jnp.where(g_zero, 0, b * (g / w_safe))
+    cos = jnp.where(g_zero, 0, (wg / w_safe) / jnp.where(g_zero, 1, g))
+    q = a * a + 2 * a * beta * cos + beta * beta
+    return jnp.where(w_zero, jnp.abs(b) * g, w * norm_from_squared(q))
+
+
 @_fused("fromage")
 def fromage(c, s):  # p0_norm: |W0| (0: uncapped)
-    a, b = fromage_coefficients(s.pp, s.gg, s.pg, c.lr, c.p_bound, c.p0_norm, True, c.min_norm)
+    a, b = fromage_coefficients(s.p_norm, s.g_norm, s.pg, c.lr, c.p_bound, c.p0_norm, True, c.min_norm)
     return {"a": a, "b": b}
 
 
@@ -263,22 +279,19 @@ def adamw_ema(c, x):
 def lamb_norms(c, x):
     d, _, _ = adam_direction(c, x.g, x.m, x.v)
     u = plus_nonzero(c.wd, x.p, d)
-    return {"pp": x.p * x.p, "uu": u * u}
+    return {"p_norm": x.p, "u_norm": u}
 
 
-def trust_ratio(p_sq, u_sq, trust_coefficient, eps):
-    """``optax.scale_by_trust_ratio``'s per-tensor ratio from squared norms: ``c |p| / (|u| + eps)``,
-    1 where either norm is 0 (tested as ``= 0``, as optax does: a NaN norm poisons the step).
-    Square roots only of non-zero values (finite derivatives)."""
-    zero = (p_sq == 0) | (u_sq == 0)
-    p_norm = jnp.sqrt(jnp.where(zero, 1, p_sq))
-    u_norm = jnp.sqrt(jnp.where(zero, 1, u_sq))
-    return jnp.where(zero, 1, trust_coefficient * p_norm / (u_norm + eps))
+def trust_ratio(p_norm, u_norm, trust_coefficient, eps):
+    """``optax.scale_by_trust_ratio``'s per-tensor ratio from the norms: ``c |p| / (|u| + eps)``,
+    1 where either norm is 0 (tested as ``= 0``, as optax does: a NaN norm poisons the step)."""
+    zero = (p_norm == 0) | (u_norm == 0)
+    return jnp.where(zero, 1, trust_coefficient * p_norm / (jnp.where(zero, 1, u_norm) + eps))
 
 
 @_fused("lamb")
 def lamb(c, s):
-    ratio = trust_ratio(s.pp, s.uu, 1.0, 0.0)
+    ratio = trust_ratio(s.p_norm, s.u_norm, 1.0, 0.0)
     return {k: getattr(c, k) for k in ("b1", "b2", "eps", "eps_root", "cm", "cg", "bc2")} | {"lr": c.lr * ratio, "wd": c.wd}
 
 
@@ -302,7 +315,7 @@ def surprise_sums(c, x):
 @_reduce("lars_norms")
 def lars_norms(c, x):
     u = plus_nonzero(c.wd, x.p, x.g)
-    return {"pp": x.p * x.p, "uu": u * u}
+    return {"p_norm": x.p, "u_norm": u}
 
 
 @_update("momentum")
@@ -320,7 +333,7 @@ def novograd(c, x):
 
 @_fused("lars")
 def lars(c, s):
-    ratio = jnp.where(jnp.asarray(c.trust_mask) > 0, trust_ratio(s.pp, s.uu, c.trust_coefficient, c.eps), 1)
+    ratio = jnp.where(jnp.asarray(c.trust_mask) > 0, trust_ratio(s.p_norm, s.u_norm, c.trust_coefficient, c.eps), 1)
     return {"wd": c.wd, "scale": -c.lr * ratio, "decay": c.momentum, "nesterov": c.nesterov}
 
 
@@ -329,7 +342,7 @@ def lars(c, s):
 def distance_norms(c, x):
     d = x.x0 - x.p
     u = plus_nonzero(c.wd, x.p, x.g)
-    return {"dd": d * d, "uu": u * u}
+    return {"d_norm": d, "u_norm": u}
 
 
 @_update("scaled_sgd")
@@ -388,7 +401,7 @@ def cocob(c, x):
 @_reduce("mechanic_sums")
 def mechanic_sums(c, x):
     d = x.x0 - x.p
-    return {"gg": x.g * x.g, "pp": x.p * x.p, "g_delta": x.g * d, "p_delta": x.p * d}
+    return {"g_norm": x.g, "p_norm": x.p, "g_delta": x.g * d, "p_delta": x.p * d}
 
 
 @_update("mechanic")
@@ -485,12 +498,12 @@ def apply_prologue(c, g, p):
 
 @_reduce("sum_sq")
 def sum_sq(c, x):
-    return {"xx": x.x * x.x}
+    return {"x_norm": x.x}
 
 
 @_reduce("grad_sq")
 def grad_sq(c, x):
-    return {"gg": x.g * x.g}
+    return {"g_norm": x.g}
 
 
 # NovoGrad's fused step (cpp/functors/layerwise.h), on the sum_sq reduce above.
@@ -502,7 +515,7 @@ def novograd_moment(nu, first, b2, one_minus_b2, g_sq):
 @_fused("novograd_step")
 def novograd_step(c, s):
     first = jnp.asarray(c.first) != 0
-    nu = novograd_moment(c.nu, first, c.b2, c.one_minus_b2, s.xx)
+    nu = novograd_moment(c.nu, first, c.b2, c.one_minus_b2, s.x_norm * s.x_norm)
     return {"b1": jnp.where(first, 0.0, c.b1), "den": jnp.sqrt(nu + c.eps_root) + c.eps, "wd": c.wd, "lr": c.lr}
 
 

@@ -69,3 +69,15 @@ def hypot(norms: jax.Array, axis=None) -> jax.Array:
     # sqrt only of what the result uses (a discarded sqrt(0) would still send NaN into a derivative)
     out = safe * jnp.sqrt(jnp.where(regular, jnp.sum(scaled * scaled, axis), 1))
     return jnp.where(regular, out, jnp.where(jnp.isnan(jnp.sum(norms, axis)), jnp.nan, m))
+
+
+def psum_norms(norms: jax.Array, axes) -> jax.Array:
+    """Partial norms of one tensor's shards (elementwise over ``norms``) into the tensor's norm over the
+    mesh ``axes``: :func:`hypot` across devices, as a ``pmax`` then a ``psum`` of scaled squares."""
+    m = jax.lax.pmax(norms, axes)
+    regular = (m > 0) & jnp.isfinite(m)
+    safe = jnp.where(regular, m, 1)
+    scaled = norms / safe
+    total = jax.lax.psum(scaled * scaled, axes)
+    # m is NaN where a shard's norm is, else inf where one is: then m is the norm.
+    return jnp.where(regular, safe * jnp.sqrt(jnp.where(regular, total, 1)), m)

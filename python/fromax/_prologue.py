@@ -92,14 +92,14 @@ def _plus(d: Any, w: Any) -> Any:
     return w if is_static_zero(d) else d + w
 
 
-def resolve(ops: list[Op], reduce_sq: Callable[[Affine], Array]) -> Affine:
-    """The prologue of ``ops`` with every global-norm clip turned into its scale: ``reduce_sq(affine)``
-    is the global sum of squares of the gradient after ``affine``. The factor is optax's:
+def resolve(ops: list[Op], reduce_norm: Callable[[Affine], Array]) -> Affine:
+    """The prologue of ``ops`` with every global-norm clip turned into its scale: ``reduce_norm(affine)``
+    is the global norm of the gradient after ``affine``. The factor is optax's:
     1 if ``||g|| < m``, else ``m / ||g||`` (NaN and infinite norms propagate as in optax)."""
     affine = Affine()
     for op in ops:
         if op.kind == "global_clip":
-            norm = jnp.sqrt(reduce_sq(affine))
+            norm = reduce_norm(affine)
             affine = affine.then(Op("scale", jnp.where(norm < op.value, 1.0, op.value / norm)))
         else:
             affine = affine.then(op)
@@ -114,9 +114,9 @@ class Folding:
         self.ops = ops
         self._affine: Affine | None = None
 
-    def affine(self, reduce_sq: Callable[[Affine], Array]) -> Affine:
+    def affine(self, reduce_norm: Callable[[Affine], Array]) -> Affine:
         if self._affine is None:
-            self._affine = resolve(self.ops, reduce_sq)
+            self._affine = resolve(self.ops, reduce_norm)
         return self._affine
 
 

@@ -32,17 +32,22 @@ import math
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental.custom_partitioning import ArrayMapping, SdyShardingRule, custom_partitioning
 from jax.interpreters.mlir import ir
 from jax.sharding import NamedSharding, PartitionSpec
+
+from fromax._l2 import psum_norms
 
 Array = jax.Array
 
 
 class RowReduce:
     """All-reduce (sum) of per-tensor partial sums ``s[:, i, :]`` over the mesh axes ``axes[i]``
-    that split tensor ``i``: one ``psum`` per distinct set of axes, none for unsplit tensors."""
+    that split tensor ``i``: one ``psum`` per distinct set of axes, none for unsplit tensors. Columns
+    ``norms`` (a functor's ``*_norm`` outputs: shards' partial norms) combine as norms do
+    (:func:`fromax._l2.psum_norms`), not by a sum."""
 
     def __init__(self, axes: tuple[tuple[str, ...], ...]):
         self.axes = axes
@@ -52,18 +57,25 @@ class RowReduce:
         """True when every tensor is whole on each device (nothing to all-reduce)."""
         return not any(self.axes)
 
-    def __call__(self, s: Array) -> Array:
+    def __call__(self, s: Array, norms: tuple[bool, ...] = ()) -> Array:
         by_axes: dict[tuple[str, ...], list[int]] = {}
         for i, axes in enumerate(self.axes):
             if axes:
                 by_axes.setdefault(axes, []).append(i)
         for axes, idx in by_axes.items():
             if len(idx) == s.shape[1]:
-                s = jax.lax.psum(s, axes)
+                s = _all_reduce(s, axes, norms)
             else:
                 rows = np.asarray(idx)
-                s = s.at[:, rows].set(jax.lax.psum(s[:, rows], axes))
+                s = s.at[:, rows].set(_all_reduce(s[:, rows], axes, norms))
         return s
+
+
+def _all_reduce(s: Array, axes: tuple[str, ...], norms: tuple[bool, ...]) -> Array:
+    if not any(norms):
+        return jax.lax.psum(s, axes)
+    cols = [psum_norms(s[..., r], axes) if norm else jax.lax.psum(s[..., r], axes) for r, norm in enumerate(norms)]
+    return jnp.stack(cols, axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,7 +66,7 @@ def _adam_apply(who: str, learning_rate, b1, b2, eps, eps_root, weight_decay, ma
         if trust:
             sums = _engine.reduce("lamb_norms", _engine.rows("lamb_norms", lv.n, lv.dtype, **adam, wd=wd), streams, kernels=kernels)
             named = _engine.sums_by_name("lamb_norms", sums)
-            lr = lr * trust_ratio(named.pp, named.uu, 1.0, 0.0)
+            lr = lr * trust_ratio(named.p_norm, named.u_norm, 1.0, 0.0)
         out, mu, nu = _engine.update("adamw", _engine.rows("adamw", lv.n, lv.dtype, **adam, lr=lr, wd=wd), streams, kernels=kernels, delta=delta, after=sums if trust else None)
         return lv.tree(out), AdamWState(count_inc, lv.tree(mu), lv.tree(nu))
 

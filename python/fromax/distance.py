@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
+from fromax._l2 import hypot
 from fromax._optimizer_base import FOLDS_ALL, Leaves, kernels_for, scalar_dtype, transformation, value_at
 from fromax._eager import eager_jit
 from fromax.adam import MaskOrFn
@@ -73,8 +74,8 @@ def dog(
             r = jnp.asarray(value, dtype)
         elif kind == "heuristic":
             _, leaves, _ = leaves_with_paths(params, "parameter")
-            sq = jnp.sum(_engine.reduce("sum_sq", _engine.rows("sum_sq", len(leaves), dtype), [leaves], kernels=kernels_for(backend, "sum_sq")))
-            r = value * (1 + jnp.sqrt(sq)).astype(dtype)
+            norms = _engine.reduce("sum_sq", _engine.rows("sum_sq", len(leaves), dtype), [leaves], kernels=kernels_for(backend, "sum_sq"))[:, 0]
+            r = value * (1 + hypot(norms)).astype(dtype)
         else:
             r = jnp.zeros([], dtype)
         params0 = jax.tree.map(jnp.copy, params)
@@ -87,8 +88,9 @@ def dog(
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
         sums = _engine.reduce("distance_norms", _engine.rows("distance_norms", lv.n, lv.dtype, wd=wd), streams, kernels=kernels)
         named = _engine.sums_by_name("distance_norms", sums)
-        max_dist = jnp.maximum(state.max_dist, jnp.sqrt(jnp.sum(named.dd)).astype(state.max_dist.dtype))
-        sum_sq = state.sum_sq_norm_grads + jnp.sum(named.uu).astype(state.sum_sq_norm_grads.dtype)
+        max_dist = jnp.maximum(state.max_dist, hypot(named.d_norm).astype(state.max_dist.dtype))
+        u_norm = hypot(named.u_norm).astype(state.sum_sq_norm_grads.dtype)
+        sum_sq = state.sum_sq_norm_grads + u_norm * u_norm  # the state is optax's: a sum of squares
         eta = max_dist / jnp.sqrt(sum_sq + eps)
         if kind == "learning_rate":
             eta = jnp.where(state.is_init_step, value, eta)
@@ -151,8 +153,9 @@ def dowg(
         streams = [lv.g, lv.p, lv.flat(state.init_params, "init_params")]
         sums = _engine.reduce("distance_norms", _engine.rows("distance_norms", lv.n, lv.dtype, wd=wd), streams, kernels=kernels)
         named = _engine.sums_by_name("distance_norms", sums)
-        r2 = jnp.maximum(state.estim_sq_dist, jnp.sum(named.dd).astype(state.estim_sq_dist.dtype))
-        weighted = r2 * jnp.sum(named.uu).astype(r2.dtype) + state.weighted_sq_norm_grads
+        d_norm, u_norm = (hypot(x).astype(state.estim_sq_dist.dtype) for x in (named.d_norm, named.u_norm))
+        r2 = jnp.maximum(state.estim_sq_dist, d_norm * d_norm)  # squared states, as optax's
+        weighted = r2 * (u_norm * u_norm) + state.weighted_sq_norm_grads
         eta = r2 / (jnp.sqrt(weighted) + eps)
         coeffs = _engine.rows("scaled_sgd", lv.n, lv.dtype, wd=wd, scale=-value_at(learning_rate, state.count) * eta)
         (out,) = _engine.update("scaled_sgd", coeffs, streams[:2], kernels=kernels, delta=delta)

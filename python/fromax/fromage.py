@@ -11,7 +11,8 @@ import optax
 from fromax import _engine, _ffi, _prologue
 from fromax._eager import eager_jit
 from fromax._stacked import stackable
-from fromax._functors import fromage_coefficients, norm_from_squared, plus_nonzero
+from fromax._functors import fromage_coefficients, is_static_zero, norm_from_squared, plus_nonzero
+from fromax._l2 import hypot
 from fromax._validate import NONNEGATIVE, POSITIVE, checked, leaves_with_paths, matching_leaves
 
 Array = jax.Array
@@ -120,7 +121,7 @@ def fromage(
         if not leaves:
             return FromageState(count, jnp.zeros([0], dtype))
         sq = _engine.reduce("sum_sq", _engine.rows("sum_sq", len(leaves), dtype), [leaves], kernels=_ffi.use_kernels(backend), fold=False)
-        return FromageState(count, norm_from_squared(sq[:, 0]))
+        return FromageState(count, sq[:, 0])  # sum_sq's output is the norm
 
     def apply(grads: Any, state: FromageState, params: Any, delta: _engine.Output) -> tuple[Any, FromageState]:
         _, g_leaves, p_leaves, treedef = matching_leaves(grads, params, "fromax.fromage")
@@ -145,7 +146,7 @@ def fromage(
         else:  # the optax contract: the sums on the kernel, the update in XLA (see fromax._engine)
             sums = _engine.reduce("fromage_sums", _engine.rows("fromage_sums", n, dtype), streams, kernels=kernels, fold=False)
             s = _engine.sums_by_name("fromage_sums", sums)
-            a, b = fromage_coefficients(s.pp, s.gg, s.pg, jnp.asarray(lr, dtype), bound, norms, delta=True, min_norm=floor)
+            a, b = fromage_coefficients(s.p_norm, s.g_norm, s.pg, jnp.asarray(lr, dtype), bound, norms, delta=True, min_norm=floor)
             (out,) = _engine.update("axpby", _engine.rows("axpby", n, dtype, a=a, b=b), streams, kernels=kernels, delta=_engine.Output.INCREMENT, fold=False)
         new_state = FromageState(optax.safe_increment(state.count), state.init_norms)
         return jax.tree_util.tree_unflatten(treedef, out), new_state
@@ -168,21 +169,37 @@ def fromage(
 FOLDS = frozenset({"scale", "add", "global_clip"})
 
 
+def _combined_norm(s, g, d, w, wg):
+    """``|s g + d W|`` from ``|g|``, ``|W|`` and ``<W, g>``, scaled by the larger of ``|s||g|`` and
+    ``|d||W|`` so that no norm is squared: ``M sqrt(x^2 + 2 x y cos + y^2)``."""
+    x, y = s * g, d * w
+    m = jnp.maximum(jnp.abs(x), jnp.abs(y))
+    safe = jnp.where(m > 0, m, 1)
+    both = (g > 0) & (w > 0)
+    cos = jnp.where(both, (wg / jnp.where(both, w, 1)) / jnp.where(both, g, 1), 0)
+    xs, ys = x / safe, y / safe
+    q = xs * xs + 2 * xs * ys * cos + ys * ys
+    return jnp.where(m > 0, m * norm_from_squared(q), m)
+
+
 def _folded_step(folding: _prologue.Folding, coeffs: _engine.Coefficients, streams: list, kernels: bool) -> list:
     """The fused step on ``g' = s g + d p`` (the folded prologue) from the sums of ``W`` and ``g``:
-    ``|g'|^2 = s^2 |g|^2 + 2sd <W,g> + d^2 |W|^2``, ``<W,g'> = s <W,g> + d |W|^2``, and
+    ``|g'| = hypot-like combination of |s||g| and |d||W|`` (:func:`_combined_norm`: ``|g'|^2 = s^2 |g|^2 +
+    2sd <W,g> + d^2 |W|^2`` without squaring a norm), ``<W,g'> = s <W,g> + d |W|^2``, and
     ``dW = a W + b g' = (a + b d) W + (b s) g`` (``a``: the increment's, ``1/root - 1``): the same two passes as without a prologue, and the
     global norm of a folded clip_by_global_norm comes from the same sums."""
     n, dtype = coeffs.n, coeffs.dtype
     sums = _engine.reduce("fromage_sums", _engine.rows("fromage_sums", n, dtype), streams, kernels=kernels, fold=False)
     named = _engine.sums_by_name("fromage_sums", sums)
-    ww, gg, wg = named.pp, named.gg, named.pg
+    w, g, wg = named.p_norm, named.g_norm, named.pg
 
     def folded_sums(affine: _prologue.Affine) -> tuple[Array, Array, Array]:
         s, d = affine.linear()
-        return ww, plus_nonzero(d, 2 * s * wg + d * ww, s * s * gg), plus_nonzero(d, ww, s * wg)
+        if is_static_zero(d):
+            return w, jnp.abs(s) * g, s * wg
+        return w, _combined_norm(s, g, d, w, wg), s * wg + d * (w * w)
 
-    affine = folding.affine(lambda a: jnp.sum(folded_sums(a)[1]))
+    affine = folding.affine(lambda a: hypot(folded_sums(a)[1]))
     s, d = affine.linear()
     c = coeffs.named()
     a, b = fromage_coefficients(*folded_sums(affine), jnp.asarray(c["lr"], dtype), c["p_bound"], c["p0_norm"], True, c["min_norm"])

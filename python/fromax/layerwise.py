@@ -83,7 +83,7 @@ def lars(
             return lv.tree(out), LarsState(optax.safe_increment(state.count), lv.tree(trace))
         sums = _engine.reduce("lars_norms", _engine.rows("lars_norms", lv.n, lv.dtype, wd=wd), [lv.g, lv.p], kernels=kernels)
         named = _engine.sums_by_name("lars_norms", sums)
-        ratio = trust_ratio(named.pp, named.uu, trust_coefficient, eps)
+        ratio = trust_ratio(named.p_norm, named.u_norm, trust_coefficient, eps)
         ratio = jnp.where(trust_mask > 0, ratio, 1)
         coeffs = _engine.rows("momentum", lv.n, lv.dtype, wd=wd, scale=-lr * ratio, decay=momentum, nesterov=float(nesterov))
         out, trace = _engine.update("momentum", coeffs, [lv.g, lv.p, lv.flat(state.trace, "trace")], kernels=kernels, delta=delta)
@@ -155,7 +155,7 @@ def novograd(
         kernels = kernels_for(backend, "novograd", "novograd_step")
         count_inc = optax.safe_increment(state.count)
         first = count_inc == 1
-        # |g|^2 per tensor as one (n,) column of the reduce's table (a list of n scalars stacked
+        # |g| per tensor as one (n,) column of the reduce's table (a list of n scalars stacked
         # again would be 2n more ops for XLA to compile). A folded chain prologue reads the params
         # too: |g'|^2 of the gradient it makes.
         folding = _prologue.active() is not None
@@ -167,11 +167,12 @@ def novograd(
             coeffs = _engine.rows("novograd_step", lv.n, lv.dtype, nu=nu_old_vec, first=first.astype(lv.dtype), b1=b1, b2=b2, one_minus_b2=1 - b2, eps=eps,
                                   eps_root=eps_root, wd=weight_decay, lr=lr)
             sums, (out, mu) = _engine.fused("novograd_step", coeffs, streams, kernels=kernels)
-            nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, _engine.sums_by_name("novograd_step", sums).xx)
+            g_norm = _engine.sums_by_name("novograd_step", sums).x_norm
+            nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, g_norm * g_norm)
         else:
             name = "grad_sq" if folding else "sum_sq"
-            g_sq = _engine.reduce(name, _engine.rows(name, lv.n, lv.dtype), streams[:2] if folding else streams[:1], kernels=kernels)[:, 0]
-            nu = novograd_moment(_stack(nu_old, lv), first, b2, 1 - b2, g_sq)
+            g_norm = _engine.reduce(name, _engine.rows(name, lv.n, lv.dtype), streams[:2] if folding else streams[:1], kernels=kernels)[:, 0]
+            nu = novograd_moment(_stack(nu_old, lv), first, b2, 1 - b2, g_norm * g_norm)
             den = jnp.sqrt(nu + eps_root) + eps
             coeffs = _engine.rows("novograd", lv.n, lv.dtype, b1=jnp.where(first, 0.0, b1), den=den, wd=weight_decay, lr=lr)
             out, mu = _engine.update("novograd", coeffs, streams, kernels=kernels, delta=delta)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from fromax import _engine
+from fromax._l2 import hypot
 from fromax._optimizer_base import Leaves, base_update, kernels_for, scalar_dtype, transformation
 from fromax._eager import eager_jit
 from fromax._validate import NONNEGATIVE, POSITIVE_COUNT, TRANSFORMATION, checked
@@ -93,9 +94,10 @@ def mechanize(
         sums = _engine.reduce("mechanic_sums", _engine.rows("mechanic_sums", lv.n, lv.dtype), [lv.g, lv.p, x0], kernels=kernels)
         dtype = state.s.dtype
         named = _engine.sums_by_name("mechanic_sums", sums)
-        gg, pp, gd, pd = (jnp.sum(x).astype(dtype) for x in (named.gg, named.pp, named.g_delta, named.p_delta))
+        g_norm, p_norm = (hypot(x).astype(dtype) for x in (named.g_norm, named.p_norm))
+        gd, pd = (jnp.sum(x).astype(dtype) for x in (named.g_delta, named.p_delta))
         s_sum = jnp.sum(state.s)
-        wd_scale = weight_decay * s_sum * jnp.sqrt(gg) / (jnp.sqrt(pp) + eps)
+        wd_scale = weight_decay * s_sum * g_norm / (p_norm + eps)
         h = (gd + wd_scale * pd) / (s_sum + eps)
         betas = jnp.asarray([1.0 - 0.1**i for i in range(1, num_betas + 1)], dtype)
         m = jnp.maximum(betas * state.m, jnp.abs(h) + eps)

@@ -7,7 +7,6 @@ from typing import Any
 import jax
 
 from fromax import _engine, _ffi
-from fromax._functors import norm_from_squared
 from fromax.reference import acc_dtype
 from fromax._validate import leaves_with_paths
 
@@ -39,5 +38,5 @@ def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
     if not leaves:
         return tree
     rows = _engine.rows("sum_sq", len(leaves), _engine.coeff_dtype(leaves))
-    sq = _engine.reduce("sum_sq", rows, [leaves], kernels=_ffi.use_kernels(backend), fold=False)[:, 0]
-    return jax.tree_util.tree_unflatten(treedef, [norm_from_squared(sq[i]).astype(acc_dtype(x.dtype)) for i, x in enumerate(leaves)])
+    norms = _engine.reduce("sum_sq", rows, [leaves], kernels=_ffi.use_kernels(backend), fold=False)[:, 0]
+    return jax.tree_util.tree_unflatten(treedef, [norms[i].astype(acc_dtype(x.dtype)) for i, x in enumerate(leaves)])
