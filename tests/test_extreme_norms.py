@@ -46,7 +46,7 @@ def test_per_tensor_norms_over_the_f32_range(backend):
         f = jax.jit(lambda t: fromax.per_tensor_norms(t, backend=backend)) if jit else (lambda t: fromax.per_tensor_norms(t, backend=backend))
         got = f(tree)
         for k, v in LEAVES.items():
-            np.testing.assert_allclose(float(got[k]), true_norm(v), rtol=5e-7, err_msg=f"{k} ({backend}, jit={jit})")
+            np.testing.assert_allclose(float(got[k]), true_norm(v), rtol=2e-6, err_msg=f"{k} ({backend}, jit={jit})")  # f32 summation of up to 65,537 terms
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
