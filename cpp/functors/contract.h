@@ -78,6 +78,22 @@ constexpr bool IsNormName(const char* list, int k) {
   return true;
 }
 
+// A bit per name of a stringized list, set where the name is a norm output (IsNormName).
+constexpr unsigned NormMask(const char* list) {
+  unsigned mask = 0;
+  for (int k = 0; k < CountNames(list); ++k)
+    if (IsNormName(list, k)) mask |= 1u << k;
+  return mask;
+}
+
+// IsNorm is called from kernels: it reads a constant, so it needs no constexpr evaluation on the
+// device (nvcc admits only __host__ __device__ functions there).
+#if defined(__CUDACC__)
+#define FROMAX_CONTRACT_FN __host__ __device__ constexpr
+#else
+#define FROMAX_CONTRACT_FN constexpr
+#endif
+
 #define FROMAX_UNPAREN(...) __VA_ARGS__
 #define FROMAX_STRINGIZE_(x) #x
 #define FROMAX_STRINGIZE(x) FROMAX_STRINGIZE_(x)
@@ -99,7 +115,8 @@ constexpr bool IsNormName(const char* list, int k) {
     FROMAX_CONTRACT_LISTS(inputs, sum, sums, columns)                                  \
     static constexpr const char* kSumNames = #sums;                                    \
     static constexpr int kSums = CountNames(#sums);                                    \
-    static constexpr bool IsNorm(int r) { return IsNormName(#sums, r); }               \
+    static constexpr unsigned kNormMask = NormMask(#sums);                             \
+    static FROMAX_CONTRACT_FN bool IsNorm(int r) { return (kNormMask >> r) & 1u; }     \
   };
 
 #define FROMAX_CONTRACT_UPDATE(name, F, inputs, results, columns)                    \
