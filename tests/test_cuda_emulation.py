@@ -193,6 +193,7 @@ def test_fused_steps_on_the_emulated_cuda_engine():
 FROMAGE = "tests/test_fromage_numerics.py::"
 EMULATED_SUITES = [
     "tests/test_functors.py",
+    "tests/test_extreme_norms.py",  # norms over the f32 range: the kernels' f64 squares (ChunkSums)
     *(f"{FROMAGE}test_kernel_matches_reference_each_step[{p}-0.1-{d}]" for p in ("None", "1.0") for d in ("f32", "bf16", "f16", "mixed")),
     f"{FROMAGE}test_matches_optax_fromage",
     f"{FROMAGE}test_zero_tensor_and_zero_gradient_use_the_plain_step",
