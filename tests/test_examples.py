@@ -72,3 +72,16 @@ def test_stacked_layers_example_trains_as_one_leaf_per_layer():
     twin's trajectory; without stacked_axes they do not."""
     for same, plain, first, last in _load("stacked_layers").main(steps=12).values():
         assert same < 1e-6 and plain > 1e-3 and last < first
+
+
+def test_extreme_norms_example_shows_representable_norms():
+    results = _load("extreme_norms").main()
+    tiny, huge = results["norm of 1,000 x 5e-20"], results["norm of [1e27, -3e26]"]
+    for backend in ("fromax", "fromax xla"):
+        assert abs(tiny[backend] / (5e-20 * 1000**0.5) - 1) < 1e-6
+        assert abs(huge[backend] / 1.0440306508910550e27 - 1) < 1e-6
+    assert tiny["jnp.linalg.norm"] == 0.0 and huge["sqrt(sum(x*x))"] == float("inf")  # what the plain sum loses
+    fromage = results["fromage(0.01), W = 1e-20, g = 1: new W"]
+    assert abs(fromage["fromax"] / fromage["paper's rule"] - 1) < 1e-5
+    dog = results["dog(), x0 = [1e27, -2e26, 5e26], 3 steps"]["fromax"]
+    assert all(abs(x / x0 - 1) < 1e-4 for x, x0 in zip(dog, (1e27, -2e26, 5e26)))
