@@ -37,7 +37,7 @@ def test_custom_call_count_is_constant(n_leaves, mixed):
         assert _fromax_calls(fused) == ["fromax_fromage"] * calls
         assert _fromax_calls(update) == ["fromax_fromage_sums"] * calls
     init = jax.jit(fromax.fromage(p_bound=1.0).init).lower(params).compile().as_text()
-    assert _fromax_calls(init) == ["fromax_sum_sq"] * calls
+    assert _fromax_calls(init) == ["fromax_norm"] * calls
 
 
 def test_xla_backend_has_no_custom_calls():

@@ -202,8 +202,8 @@ def test_rows_are_built_by_name():
     with pytest.raises(ValueError, match=r"missing \[\], unknown \['weight_decay'\]"):
         _engine.rows("adamw", 2, np.float32, **adam, lr=1e-3, wd=0.0, weight_decay=0.0)
     x = [[jnp.ones(3), jnp.ones(2)]]
-    with pytest.raises(ValueError, match="fromax_sum_sq takes the columns"):
-        _engine.reduce("sum_sq", _engine.rows("lars_norms", 2, np.float32, wd=0.0), x, kernels=True)
+    with pytest.raises(ValueError, match="fromax_norm takes the columns"):
+        _engine.reduce("norm", _engine.rows("lars_norms", 2, np.float32, wd=0.0), x, kernels=True)
 
 
 def test_math_must_return_its_contract_names():

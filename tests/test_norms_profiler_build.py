@@ -37,7 +37,7 @@ def test_per_tensor_norms_one_call_per_256_leaves(n_leaves):
     tree, _ = random_tree(0, n_leaves, dtypes=(jnp.float32, jnp.float16), shapes=[(3,), (5, 5)])
     text = jax.jit(fromax.per_tensor_norms).lower(tree).as_text()
     calls = -(-n_leaves // fromax._engine.LEAVES_PER_CALL)
-    assert text.count("@fromax_sum_sq") == calls or text.count('"fromax_sum_sq"') == calls
+    assert text.count("@fromax_norm") == calls or text.count('"fromax_norm"') == calls
 
 
 def test_profiler_trace_names_the_fromax_op(tmp_path):

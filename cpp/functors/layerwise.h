@@ -67,12 +67,12 @@ struct Lars : contract::lars {
   }
 };
 
-// The fused NovoGrad step: |g| per tensor (SumSq), the tensor's second moment nu' = |g|^2 on the
+// The fused NovoGrad step: |g| per tensor (Norm), the tensor's second moment nu' = |g|^2 on the
 // first step, else b2 * nu + (1 - b2) * |g|^2 (optax's state: a squared norm), and Novograd with
 // den = sqrt(nu' + eps_root) + eps (and no b1 * m on the first step). The call returns |g|, from
 // which JAX keeps nu'.
 struct NovogradStep : contract::novograd_step {
-  using Reduce = SumSq;
+  using Reduce = Norm;
   using Update = Novograd;
   template <class Acc>
   FROMAX_FN static void Finish(const Acc* c, const Acc* s, Acc* row) {

@@ -21,7 +21,7 @@
 #include <type_traits>
 
 namespace fromax::functors {
-using GradSqPre = WithPrologue<GradSq>;
+using GradNormPre = WithPrologue<GradNorm>;
 using AdamWPre = WithPrologue<AdamW>;
 using LambNormsPre = WithPrologue<LambNorms>;
 using LarsNormsPre = WithPrologue<LarsNorms>;

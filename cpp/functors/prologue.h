@@ -55,7 +55,7 @@ struct WithPrologue : F {
 };
 
 // |x| per tensor (a norm output; clip_by_global_norm's norm of a gradient only scaled so far).
-struct SumSq : contract::sum_sq {
+struct Norm : contract::norm {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
     s[sum::x_norm] = x[in::x];
@@ -63,7 +63,7 @@ struct SumSq : contract::sum_sq {
 };
 
 // |g| per tensor (a norm output), of the gradient after the prologue (clip_by_global_norm's norm).
-struct GradSq : contract::grad_sq {
+struct GradNorm : contract::grad_norm {
   template <class Acc>
   FROMAX_FN static void Reduce(const Acc*, const Acc* x, Acc* s) {
     s[sum::g_norm] = x[in::g];

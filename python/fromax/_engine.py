@@ -296,7 +296,7 @@ def _per_group(functor: Functor, coeffs: Coefficients, streams: Streams, kernels
 def _folded(name: str, coeffs: Coefficients, streams: Streams, kernels: bool) -> tuple[str, Coefficients]:
     """Inside a fused step with a folded gradient prologue (fromax._prologue), functor ``name``'s
     ``<name>_pre`` twin and its rows with the prologue's coefficients appended; else unchanged. The
-    step's first call resolves the prologue's global-norm clips with a ``grad_sq_pre`` reduction
+    step's first call resolves the prologue's global-norm clips with a ``grad_norm_pre`` reduction
     of its own gradient and parameter streams (0 and 1)."""
     folding = _prologue.active()
     if folding is None:
@@ -307,9 +307,9 @@ def _folded(name: str, coeffs: Coefficients, streams: Streams, kernels: bool) ->
     def global_norm(affine: _prologue.Affine) -> Array:
         scale = affine.scale_only()
         if scale is not None:  # |s g| = |s| |g|: the gradient alone is read
-            return jnp.abs(scale) * hypot(_reduce(FUNCTORS["sum_sq"], rows("sum_sq", coeffs.n, coeffs.dtype), [list(streams[0])], kernels)[:, 0])
-        prologue = rows("grad_sq_pre", coeffs.n, coeffs.dtype, **affine.columns())
-        return hypot(_reduce(FUNCTORS["grad_sq_pre"], prologue, list(streams[:2]), kernels)[:, 0])
+            return jnp.abs(scale) * hypot(_reduce(FUNCTORS["norm"], rows("norm", coeffs.n, coeffs.dtype), [list(streams[0])], kernels)[:, 0])
+        prologue = rows("grad_norm_pre", coeffs.n, coeffs.dtype, **affine.columns())
+        return hypot(_reduce(FUNCTORS["grad_norm_pre"], prologue, list(streams[:2]), kernels)[:, 0])
 
     affine = folding.affine(global_norm)
     return f"{name}_pre", rows(f"{name}_pre", coeffs.n, coeffs.dtype, **coeffs.named(), **affine.columns())

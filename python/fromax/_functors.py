@@ -496,17 +496,17 @@ def apply_prologue(c, g, p):
     return plus_nonzero(c.post_decay, p, c.post_scale * x)
 
 
-@_reduce("sum_sq")
-def sum_sq(c, x):
+@_reduce("norm")
+def norm(c, x):
     return {"x_norm": x.x}
 
 
-@_reduce("grad_sq")
-def grad_sq(c, x):
+@_reduce("grad_norm")
+def grad_norm(c, x):
     return {"g_norm": x.g}
 
 
-# NovoGrad's fused step (cpp/functors/layerwise.h), on the sum_sq reduce above.
+# NovoGrad's fused step (cpp/functors/layerwise.h), on the norm reduce above.
 def novograd_moment(nu, first, b2, one_minus_b2, g_sq):
     """NovoGrad's per-tensor second moment: ``|g|^2`` on the first step, else ``b2 nu + (1 - b2) |g|^2``."""
     return jnp.where(first, g_sq, b2 * nu + one_minus_b2 * g_sq)

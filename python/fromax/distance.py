@@ -74,7 +74,7 @@ def dog(
             r = jnp.asarray(value, dtype)
         elif kind == "heuristic":
             _, leaves, _ = leaves_with_paths(params, "parameter")
-            norms = _engine.reduce("sum_sq", _engine.rows("sum_sq", len(leaves), dtype), [leaves], kernels=kernels_for(backend, "sum_sq"))[:, 0]
+            norms = _engine.reduce("norm", _engine.rows("norm", len(leaves), dtype), [leaves], kernels=kernels_for(backend, "norm"))[:, 0]
             r = value * (1 + hypot(norms)).astype(dtype)
         else:
             r = jnp.zeros([], dtype)

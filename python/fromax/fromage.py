@@ -120,8 +120,8 @@ def fromage(
         dtype = _engine.coeff_dtype(leaves)
         if not leaves:
             return FromageState(count, jnp.zeros([0], dtype))
-        sq = _engine.reduce("sum_sq", _engine.rows("sum_sq", len(leaves), dtype), [leaves], kernels=_ffi.use_kernels(backend), fold=False)
-        return FromageState(count, sq[:, 0])  # sum_sq's output is the norm
+        norms = _engine.reduce("norm", _engine.rows("norm", len(leaves), dtype), [leaves], kernels=_ffi.use_kernels(backend), fold=False)
+        return FromageState(count, norms[:, 0])
 
     def apply(grads: Any, state: FromageState, params: Any, delta: _engine.Output) -> tuple[Any, FromageState]:
         _, g_leaves, p_leaves, treedef = matching_leaves(grads, params, "fromax.fromage")

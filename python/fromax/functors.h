@@ -31,9 +31,9 @@
   REDUCE(lamb_norms, LambNorms, (g, p, m, v), (p_norm, u_norm), (b1, b2, eps, eps_root, cm, cg, bc2, wd)) \
   UPDATE(adamw, AdamW, (g, p, m, v), (p, m, v), (b1, b2, eps, eps_root, cm, cg, bc2, lr, wd)) \
   FUSED(lamb, Lamb, lamb_norms, adamw, (b1, b2, eps, eps_root, cm, cg, bc2, wd, lr)) \
-  REDUCE(sum_sq, SumSq, (x), (x_norm), ()) \
+  REDUCE(norm, Norm, (x), (x_norm), ()) \
   UPDATE(novograd, Novograd, (g, p, m), (p, m), (b1, den, wd, lr)) \
-  FUSED(novograd_step, NovogradStep, sum_sq, novograd, (nu, first, b1, b2, one_minus_b2, eps, eps_root, wd, lr)) \
+  FUSED(novograd_step, NovogradStep, norm, novograd, (nu, first, b1, b2, one_minus_b2, eps, eps_root, wd, lr)) \
   UPDATE(adamw_ema, AdamWEma, (g, p, m, v, e), (p, m, v, e), (b1, b2, eps, eps_root, cm, cg, bc2, lr, wd, e_decay, e_gain)) \
   REDUCE(hypergradient_sums, HypergradientSums, (g, m, v), (g_dprev, g_m, gg), (bc1, bc2, eps)) \
   REDUCE(surprise_sums, SurpriseSums, (g, m, v, e), (g_dprev, g_m, gg, rr), (bc1, bc2, eps)) \
@@ -53,13 +53,13 @@
   UPDATE(schedule_free, ScheduleFree, (y, z, u), (y, z), (b1, ck)) \
   UPDATE(schedule_free_sgd, ScheduleFreeSgd, (g, y, z), (y, z), (b1, ck, lr, wd)) \
   UPDATE(schedule_free_adamw, ScheduleFreeAdamW, (g, y, z, v), (y, z, v), (b1, ck, lr, wd, b2, eps, bc2)) \
-  REDUCE(grad_sq, GradSq, (g, p), (g_norm), ())
+  REDUCE(grad_norm, GradNorm, (g, p), (g_norm), ())
 
 // g' = post_scale * clamp(pre_scale * g + pre_decay * p, -clip, clip) + post_decay * p
 #define FROMAX_PROLOGUE_COLUMNS (pre_scale, pre_decay, clip, post_scale, post_decay)
 
 #define FROMAX_PROLOGUE_TWINS(REDUCE, UPDATE) \
-  REDUCE(grad_sq_pre, GradSqPre, grad_sq) \
+  REDUCE(grad_norm_pre, GradNormPre, grad_norm) \
   UPDATE(adamw_pre, AdamWPre, adamw) \
   REDUCE(lamb_norms_pre, LambNormsPre, lamb_norms) \
   REDUCE(lars_norms_pre, LarsNormsPre, lars_norms) \

@@ -170,7 +170,7 @@ def novograd(
             g_norm = _engine.sums_by_name("novograd_step", sums).x_norm
             nu = novograd_moment(nu_old_vec, first, b2, 1 - b2, g_norm * g_norm)
         else:
-            name = "grad_sq" if folding else "sum_sq"
+            name = "grad_norm" if folding else "norm"
             g_norm = _engine.reduce(name, _engine.rows(name, lv.n, lv.dtype), streams[:2] if folding else streams[:1], kernels=kernels)[:, 0]
             nu = novograd_moment(_stack(nu_old, lv), first, b2, 1 - b2, g_norm * g_norm)
             den = jnp.sqrt(nu + eps_root) + eps

@@ -14,7 +14,7 @@ from fromax._validate import leaves_with_paths
 def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
     r"""Per-leaf Euclidean norms :math:`\|x_i\|_2 = \sqrt{\sum_j x_{ij}^2}` of a pytree.
 
-    One read of every leaf in a constant number of calls (one ``fromax_sum_sq`` per accumulator group), accumulated in
+    One read of every leaf in a constant number of calls (one ``fromax_norm`` per accumulator group), accumulated in
     f32 for f32/bf16/f16 leaves and in f64 for f64 leaves, in a fixed, thread-count-independent order.
 
     Parameters
@@ -37,6 +37,6 @@ def per_tensor_norms(tree: Any, *, backend: str = "auto") -> Any:
     _, leaves, treedef = leaves_with_paths(tree, "tree")
     if not leaves:
         return tree
-    rows = _engine.rows("sum_sq", len(leaves), _engine.coeff_dtype(leaves))
-    norms = _engine.reduce("sum_sq", rows, [leaves], kernels=_ffi.use_kernels(backend), fold=False)[:, 0]
+    rows = _engine.rows("norm", len(leaves), _engine.coeff_dtype(leaves))
+    norms = _engine.reduce("norm", rows, [leaves], kernels=_ffi.use_kernels(backend), fold=False)[:, 0]
     return jax.tree_util.tree_unflatten(treedef, [norms[i].astype(acc_dtype(x.dtype)) for i, x in enumerate(leaves)])
