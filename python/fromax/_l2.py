@@ -15,8 +15,10 @@ is at least 1/2, so the sum is at least 1/4 (what underflows is below 2^-126 of 
 the data (a max, then a sum XLA fuses with the scaling) and no temporaries. ``m = 0``: 0; ``m`` inf or
 NaN: the plain formula, which gives inf or NaN as it should.
 
-XLA's CPU backend flushes denormal inputs to zero, so on the CPU a denormal element counts as 0
-(in the kernels too).
+Denormals: XLA's CPU backend and the kernels run with denormals flushed to zero (FTZ/DAZ), though
+not every XLA op honours it alike (a comparison may read a denormal as 0 where a product does not).
+So a tensor whose largest element is below the smallest normal number counts as zero here: norm 0,
+as in the kernels; a denormal element beside normal ones adds nothing measurable either way.
 """
 
 from __future__ import annotations
@@ -25,16 +27,27 @@ import jax
 import jax.numpy as jnp
 
 
+def _regular(m: jax.Array) -> jax.Array:
+    """Whether the largest magnitude ``m`` is a normal number (not 0, denormal, inf or NaN)."""
+    return (m >= jnp.finfo(m.dtype).tiny) & jnp.isfinite(m)
+
+
+def _irregular(m: jax.Array) -> jax.Array:
+    """The norm where ``m`` is not regular: ``m`` itself if inf or NaN, else 0 (zeros, denormals)."""
+    return jnp.where(jnp.isfinite(m), jnp.zeros((), m.dtype), m)
+
+
 def _scaled_norm(x: jax.Array) -> jax.Array:
     # max propagates NaN: m is NaN if any element is, else inf if any is, and then m is the norm.
     m = jnp.max(jnp.abs(x)) if x.size else jnp.zeros((), x.dtype)
-    regular = (m > 0) & jnp.isfinite(m)
+    regular = _regular(m)
     _, e = jnp.frexp(jnp.where(regular, m, 1))
-    # 2^-e, capped so that it stays normal (XLA's CPU flushes a denormal scale to 0): for the
-    # largest m the scaled elements then reach 4, still far from overflow.
-    e = jnp.minimum(e, jnp.finfo(x.dtype).maxexp - 2)
+    # 2^-e, kept normal both ways (XLA's CPU flushes a denormal scale to 0, and 2^-e must not reach
+    # inf): for the largest m the scaled elements then reach 4, still far from overflow.
+    info = jnp.finfo(x.dtype)
+    e = jnp.clip(e, info.minexp + 1, info.maxexp - 2)
     scale = jnp.ldexp(jnp.ones((), x.dtype), -e)  # a runtime value: XLA cannot fold it into the square
-    return jnp.where(regular, jnp.sqrt(jnp.sum(jnp.square(x * scale))) / scale, m)
+    return jnp.where(regular, jnp.sqrt(jnp.sum(jnp.square(x * scale))) / scale, _irregular(m))
 
 
 @jax.custom_jvp
@@ -61,23 +74,24 @@ def _l2_norm_jvp(primals, tangents):
 def hypot(norms: jax.Array, axis=None) -> jax.Array:
     r""":math:`\sqrt{\sum_i n_i^2}` of non-negative ``norms`` (per-tensor norms into a global norm,
     shards' partial norms into a tensor's) with no overflow or underflow: the largest first,
-    :math:`m \sqrt{\sum_i (n_i / m)^2}`. 0 if all are 0; NaN if any is NaN, else inf if any is."""
+    :math:`m \sqrt{\sum_i (n_i / m)^2}`. 0 if all are 0 (or denormal); NaN if any is NaN, else inf
+    if any is."""
     m = jnp.max(norms, axis)
-    safe = jnp.where((m > 0) & jnp.isfinite(m), m, 1)
+    regular = _regular(m)
+    safe = jnp.where(regular, m, 1)
     scaled = norms / (jnp.expand_dims(safe, axis) if axis is not None else safe)
-    regular = (m > 0) & jnp.isfinite(m)
     # sqrt only of what the result uses (a discarded sqrt(0) would still send NaN into a derivative)
     out = safe * jnp.sqrt(jnp.where(regular, jnp.sum(scaled * scaled, axis), 1))
-    return jnp.where(regular, out, jnp.where(jnp.isnan(jnp.sum(norms, axis)), jnp.nan, m))
+    return jnp.where(regular, out, _irregular(jnp.where(jnp.isnan(jnp.sum(norms, axis)), jnp.nan, m)))
 
 
 def psum_norms(norms: jax.Array, axes) -> jax.Array:
     """Partial norms of one tensor's shards (elementwise over ``norms``) into the tensor's norm over the
     mesh ``axes``: :func:`hypot` across devices, as a ``pmax`` then a ``psum`` of scaled squares."""
     m = jax.lax.pmax(norms, axes)
-    regular = (m > 0) & jnp.isfinite(m)
+    regular = _regular(m)
     safe = jnp.where(regular, m, 1)
     scaled = norms / safe
     total = jax.lax.psum(scaled * scaled, axes)
     # m is NaN where a shard's norm is, else inf where one is: then m is the norm.
-    return jnp.where(regular, safe * jnp.sqrt(jnp.where(regular, total, 1)), m)
+    return jnp.where(regular, safe * jnp.sqrt(jnp.where(regular, total, 1)), _irregular(m))
