@@ -146,3 +146,15 @@ def test_clip_by_global_norm_of_huge_gradients(backend):
     # Adam's first step moves every element by lr * sign(g) (to eps): the clip kept the signs.
     np.testing.assert_allclose(np.asarray(new["a"]), 1 - 1e-3, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(new["b"]), 1 + 1e-3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
+def test_a_denormal_weight_takes_the_zero_norm_step_in_kernels_and_reference(dtype):
+    """Shrunk from tests/test_fuzz.py: Fromage on a scalar weight of 9.18e-41 (denormal) with g = 1
+    gave NaN on the reference and the zero-norm step on the kernels; both now take the zero-norm
+    step (the denormal counts as 0): W_new = (W - lr g) / sqrt(1 + lr^2)."""
+    w, g = {"w": jnp.asarray(9.18355e-41, dtype)}, {"w": jnp.asarray(1.0, dtype)}
+    for backend in BACKENDS:
+        tx = fromax.fromage(1e-4, backend=backend)
+        u, _ = tx.update(g, tx.init(w), w)
+        np.testing.assert_allclose(float(u["w"]), -1e-4 / np.sqrt(1 + 1e-8), rtol=2e-3 if dtype == jnp.bfloat16 else 1e-6, err_msg=backend)

@@ -85,3 +85,16 @@ def test_hypot_of_norms():
     np.testing.assert_allclose(np.asarray(hypot(rows, axis=1)), [5.0, 0.0, 1e-30], rtol=2e-7)
     g = jax.grad(lambda v: hypot(v))(jnp.zeros(3))
     assert np.all(np.isfinite(np.asarray(g)))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_tensor_of_denormals_has_norm_zero_as_in_the_kernels(jit):
+    """Found by tests/test_fuzz.py: a weight of one denormal made the reference's norm NaN under jit
+    (its scale 2^149 overflowed) or the denormal itself, while the kernels (denormals flushed) give
+    0. A tensor whose largest element is denormal now counts as zero, and hypot of such norms too."""
+    norm = jax.jit(l2_norm) if jit else l2_norm
+    for x in ([9.18355e-41], [-1e-40, 5e-42, 0.0]):
+        assert float(norm(jnp.asarray(x, jnp.float32))) == 0.0
+        assert float(norm(jnp.asarray(x, jnp.bfloat16).astype(jnp.float32))) == 0.0
+    assert float((jax.jit(hypot) if jit else hypot)(jnp.asarray([1e-40, 0.0], jnp.float32))) == 0.0
+    assert float(jax.grad(l2_norm)(jnp.asarray([1e-40], jnp.float32))[0]) == 0.0
