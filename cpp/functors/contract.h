@@ -65,8 +65,9 @@ constexpr bool ResultsAreInputs(const char* inputs, const char* results) {
 }
 
 // Whether name k of a stringized list ends in "_norm": a reduce's norm output. The functor's Reduce
-// gives the element's value for it; the engine accumulates its square in double (no underflow or
-// overflow for f32, bf16 and f16 data) and returns the square root, the tensor's 2-norm.
+// gives the element's value for it; the engine sums its square with no underflow or overflow for
+// f32, bf16 and f16 data (CPU: f32 lanes, a block summed again in f64 where that sum is not exact,
+// element_ranges.inc; CUDA: f64) and returns the square root, the tensor's 2-norm.
 constexpr bool IsNormName(const char* list, int k) {
   const char* p = NameAt(list, k);
   int n = 0;
