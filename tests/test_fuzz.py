@@ -1,4 +1,5 @@
-"""Property-based fuzzing (hypothesis, derandomized: a fixed seed and a bounded number of examples).
+"""Property-based fuzzing (hypothesis, pinned in the test extra, derandomized: the same bounded set
+of examples on every run).
 
 Random pytrees of 1-40 leaves (shapes from () to 4-D, and (65537,)), f32, bf16 or f16, each leaf's
 parameters and gradients at their own scale from 0 and denormals to 1e30, optionally a NaN or an
