@@ -49,7 +49,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from fromax import _prologue
 from fromax._functors import FUNCTORS, Functor, Named, xla_form
 from fromax._primitives import make_primitive
-from fromax._l2 import hypot, l2_norm
+from fromax._l2 import hypot, l2_norms, tensor_sums
 from fromax._sharding import EngineCall, RowReduce, run, varying_axes
 from fromax.reference import acc_dtype
 
@@ -231,14 +231,18 @@ def _reference(functor: Functor, delta: Output):
     """The functor's math per leaf in JAX: the ``backend="xla"`` path, the oracle, the JVP rule."""
 
     def reduce(coeffs: Array, streams: Streams) -> Array:
-        rows = []
-        for i in range(len(streams[0])):
-            terms = _leaf_math(functor, coeffs, streams, i)
-            row = jnp.stack([l2_norm(jnp.broadcast_to(t, streams[0][i].shape)) if norm else jnp.sum(t) for t, norm in zip(terms, functor.norms)])
-            # Inside shard_map a block varying over manual axes is a shard: its sums are partial.
-            split = varying_axes(row)
-            rows.append(RowReduce((tuple(sorted(split)),))(row[None, None], functor.norms)[0, 0] if split else row)
-        return jnp.stack(rows)
+        n = len(streams[0])
+        terms = [_leaf_math(functor, coeffs, streams, i) for i in range(n)]
+        # Column by column over all leaves (l2_norms and tensor_sums batch the small ones): per leaf,
+        # a norm's max, scale and sums would make XLA compile for minutes at thousands of leaves.
+        columns = [
+            l2_norms([jnp.broadcast_to(t[k], s.shape) for t, s in zip(terms, streams[0])]) if norm else tensor_sums([t[k] for t in terms])
+            for k, norm in enumerate(functor.norms)
+        ]
+        table = jnp.stack(columns, axis=1)
+        # Inside shard_map a leaf varying over manual axes is a shard: its sums are partial.
+        split = tuple(tuple(sorted(frozenset().union(*map(varying_axes, t)))) for t in terms)
+        return RowReduce(split)(table[None], functor.norms)[0] if any(split) else table
 
     def update(coeffs: Array, streams: Streams) -> list[list[Array]]:
         out: list[list[Array]] = [[] for _ in functor.replaces]
