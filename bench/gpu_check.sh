@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
-# The GPU check, for a machine with an NVIDIA GPU, nvcc and jax[cuda] installed (no network needed):
-#   1. build and install fromax with its CUDA engine against this machine's jax (its FFI headers),
-#   2. tests/test_cuda.py (the CUDA engine against the reference on the device),
-#   3. compute-sanitizer memcheck and racecheck on small fused steps of several optimizers,
-#   4. the fused Fromage step on every preset (bench/step_time.py) and the fused-step bandwidth
-#      against the device's copy bandwidth and optax (bench/gpu_bandwidth.py).
-# Everything goes to one results file (default gpu_check_results.md); each part's exit status is
-# recorded there and the script exits non-zero if any part failed. Budget: under 8 minutes on an
-# H100/H200-class GPU (the build is most of it: CMAKE_CUDA_ARCHITECTURES defaults to this GPU's).
+# The GPU check, for a machine with an NVIDIA GPU and jax[cuda] installed (no network needed):
+#   build    install fromax with its CUDA engine: the wheel in $FROMAX_WHEEL if set (built elsewhere,
+#            e.g. `pip wheel . -Ccmake.define.FROMAX_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90`),
+#            else built here with nvcc against this machine's jax (its FFI headers);
+#   config   python -m fromax (versions, kernel platforms, CUDA engine);
+#   test_cuda  tests/test_cuda.py (the CUDA engine against the reference on the device);
+#   suites   tests/test_extreme_norms.py and test_fromage_numerics.py with the GPU as jax's default
+#            device (tiny, huge and denormal tensors; Fromage's math) on the CUDA kernels;
+#   memcheck, racecheck  compute-sanitizer on two fused steps of several optimizers;
+#   bandwidth  bench/gpu_bandwidth.py (fused step vs optax and vs the device's copy bandwidth);
+#   step_time  bench/step_time.py's fused Fromage step on every preset.
+# GPU_CHECK_PARTS picks parts (default: all, in that order); each part runs under its own time limit
+# (seconds, e.g. GPU_CHECK_LIMIT_test_cuda=300) so one slow part cannot eat a short lease. Everything
+# goes to one results file (default gpu_check_results.md), written as it goes; the script exits
+# non-zero if any part failed or ran out of time.
 #
-#   bash bench/gpu_check.sh [RESULTS_FILE]
+#   [FROMAX_WHEEL=dist/fromax-*.whl] [GPU_CHECK_PARTS="build test_cuda"] bash bench/gpu_check.sh [RESULTS_FILE]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-gpu_check_results.md}")
+py=${PYTHON:-$(command -v python >/dev/null && echo python || echo python3)}
+parts=${GPU_CHECK_PARTS:-build config test_cuda suites memcheck racecheck bandwidth step_time}
 arch=${CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')}
 shapes=""
 for f in ../shared/bench/shapes.json shared/bench/shapes.json; do [ -f "$f" ] && shapes="--shapes $f" && break; done
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # the sanitizer and several processes share the device
+export PYTHONUNBUFFERED=1
 failed=0
 
-section() { printf '\n## %s\n\n```\n' "$1" >> "$out"; }
-run() {  # run NAME COMMAND...: output into the results file, status recorded
-  local name=$1; shift
-  section "$name"
+run() {  # run NAME DEFAULT_LIMIT COMMAND...: output into the results file, status and time recorded
+  local name=$1 limit=$2; shift 2
+  case " $parts " in *" $name "*) ;; *) return 0 ;; esac
+  local var="GPU_CHECK_LIMIT_$name"; limit=${!var:-$limit}
+  printf '\n## %s\n\n```\n' "$name" >> "$out"
   local t0=$SECONDS
-  "$@" >> "$out" 2>&1
+  timeout --kill-after=10 "$limit" "$@" >> "$out" 2>&1
   local rc=$?
+  [ "$rc" -eq 124 ] && echo "(stopped at its limit of $limit s)" >> "$out"
   printf '```\n%s: exit %d in %d s\n' "$name" "$rc" "$((SECONDS - t0))" >> "$out"
   [ "$rc" -eq 0 ] || failed=1
   echo "$name: exit $rc in $((SECONDS - t0)) s"
@@ -35,17 +46,24 @@ run() {  # run NAME COMMAND...: output into the results file, status recorded
   echo "# fromax GPU check, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1); sm_$arch"
-  echo "$(nvcc --version | tail -1); $(python -c 'import jax, jaxlib; print("jax", jax.__version__, "jaxlib", jaxlib.__version__)')"
+  echo "$(nvcc --version 2>/dev/null | tail -1); $($py -c 'import jax, jaxlib; print("jax", jax.__version__, "jaxlib", jaxlib.__version__)')"
 } > "$out"
 
-ffi_include=$(python -c "import importlib.util, os; print(os.path.join(importlib.util.find_spec('jaxlib').submodule_search_locations[0], 'include'))")
-run build python -m pip install --no-build-isolation --no-deps -v . \
-  -Ccmake.define.FROMAX_CUDA=ON -Ccmake.define.FROMAX_CUDA_EMULATION=OFF \
-  -Ccmake.define.CMAKE_CUDA_ARCHITECTURES="$arch" -Ccmake.define.FROMAX_FFI_INCLUDE_DIR="$ffi_include"
+if [ -n "${FROMAX_WHEEL:-}" ]; then
+  run build 60 $py -m pip install --no-deps --no-index --force-reinstall "$FROMAX_WHEEL"
+else
+  ffi_include=$($py -c "import importlib.util, os; print(os.path.join(importlib.util.find_spec('jaxlib').submodule_search_locations[0], 'include'))")
+  run build 600 $py -m pip install --no-build-isolation --no-deps -v . \
+    -Ccmake.define.FROMAX_CUDA=ON -Ccmake.define.FROMAX_CUDA_EMULATION=OFF \
+    -Ccmake.define.CMAKE_CUDA_ARCHITECTURES="$arch" -Ccmake.define.FROMAX_FFI_INCLUDE_DIR="$ffi_include"
+fi
 
-run test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
+run config 60 $py -m fromax
 
-small_steps=$(cat <<'EOF'
+run test_cuda 300 $py -m pytest -q -p no:cacheprovider --durations=5 tests/test_cuda.py
+run suites 180 $py -m pytest -q -p no:cacheprovider --durations=5 tests/test_extreme_norms.py tests/test_fromage_numerics.py
+
+small_steps=$(cat <<'PY'
 import jax, jax.numpy as jnp, fromax
 assert jax.default_backend() == "gpu"
 shapes = [(3, 5), (7,), (), (0,), (70_001,), (256, 64)]
@@ -58,15 +76,15 @@ for tx in [fromax.fromage(), fromax.adamw(1e-3), fromax.lamb(1e-3), fromax.lars(
         params, state = jax.jit(lambda g, s, p: fromax.step(tx, g, s, p))(grads, state, params)
     jax.block_until_ready(params)
 print("steps done")
-EOF
+PY
 )
-run memcheck compute-sanitizer --tool memcheck --error-exitcode 1 python -c "$small_steps"
-run racecheck compute-sanitizer --tool racecheck --error-exitcode 1 python -c "$small_steps"
+run memcheck 120 compute-sanitizer --tool memcheck --error-exitcode 1 $py -c "$small_steps"
+run racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 1 $py -c "$small_steps"
 
 # shellcheck disable=SC2086
-run step_time python bench/step_time.py $shapes --reps 30
+run bandwidth 180 $py bench/gpu_bandwidth.py $shapes
 # shellcheck disable=SC2086
-run gpu_bandwidth python bench/gpu_bandwidth.py $shapes
+run step_time 180 $py bench/step_time.py $shapes --reps 30
 
 echo "results: $out"
 exit $failed
