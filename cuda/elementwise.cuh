@@ -18,6 +18,7 @@
 // the same tree, and one chunk's total is its tensor's total.
 #pragma once
 
+#include <cfloat>
 #include <cstdint>
 #include <cstring>
 
@@ -170,6 +171,13 @@ __device__ __forceinline__ void ForEachGroup(int64_t begin, int64_t end, const F
 }
 
 // ---- one chunk's work, shared by the kernels ----------------------------------------------------
+// A norm's element with its denormals counted as 0, as the CPU engine (XLA's CPU threads flush
+// denormals) and the reference (fromax._l2: a tensor below the smallest normal has norm 0) count
+// them; the GPU keeps denormals, and their f64 squares would turn a zero-norm step into a tiny one.
+__device__ __forceinline__ float DenormalsAsZero(float x) { return x < FLT_MIN && x > -FLT_MIN ? 0.0f : x; }
+__device__ __forceinline__ double DenormalsAsZero(double x) { return x < DBL_MIN && x > -DBL_MIN ? 0.0 : x; }
+
+
 // F::Reduce's sums over [begin, end) of entry e (row: its coefficients), in total[] of every thread.
 // A norm output (F::IsNorm(r)) is a value whose square accumulates in f64 from the start (no
 // underflow or overflow for f32 data); its root is taken once the tensor's partials are added (SumsOut).
@@ -195,10 +203,12 @@ __device__ __forceinline__ void ChunkSums(const Entry& e, int64_t begin, int64_t
           F::Reduce(row, x, s);
 #pragma unroll
           for (int r = 0; r < F::kSums; ++r) {
-            if (F::IsNorm(r))
-              wide[r] += double(s[r]) * double(s[r]);
-            else
+            if (F::IsNorm(r)) {
+              const double v = DenormalsAsZero(s[r]);
+              wide[r] += v * v;
+            } else {
               acc[r] += s[r];
+            }
           }
         }
       }

@@ -45,6 +45,11 @@ void Launch(void (*kernel)(Params...), int64_t blocks, int threads, cudaStream_t
 #endif
 }
 
+// The largest alignment XLA's FFI scratch allocator accepts (it refuses more with "Unsupported
+// alignment"); its device allocator hands out blocks aligned far beyond this (256 bytes), but only 16
+// is promised, which is what every section of a table needs (pointers, doubles, 16-byte groups).
+inline constexpr size_t kScratchAlignment = 16;
+
 #if defined(FROMAX_CUDA_EMULATION)
 // The call's stream: a token (emulated work is done when its launch returns).
 struct StreamContext {};
@@ -53,6 +58,8 @@ struct StreamContext {};
 class Scratch {
  public:
   std::optional<void*> Allocate(size_t size, size_t alignment) {
+    // As XLA's FFI does (ffi_api.cc): alignments past 16 bytes or not a power of two are refused.
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > kScratchAlignment) return std::nullopt;
     void* p = nullptr;
     if (posix_memalign(&p, alignment < sizeof(void*) ? sizeof(void*) : alignment, size == 0 ? 1 : size) != 0)
       return std::nullopt;
@@ -79,7 +86,7 @@ inline xla::ffi::Error CudaError(cudaError_t err, const char* what) {
   return xla::ffi::Error(xla::ffi::ErrorCode::kInternal, std::string("fromax: ") + what + ": " + cudaGetErrorString(err));
 }
 
-// Sub-allocations of one scratch block start on 256-byte boundaries.
+// Sub-allocations of one scratch block start at 256-byte offsets from its (16-byte aligned) start.
 inline size_t AlignUp(size_t n) { return (n + 255) & ~size_t{255}; }
 
 // Grid-stride kernels: one block per work item, up to 2^20 blocks.

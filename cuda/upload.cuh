@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <new>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "launch.cuh"
@@ -63,8 +64,10 @@ xla::ffi::Error UploadTable(const std::vector<int64_t>& lengths, std::initialize
   size_t total = entries_bytes + chunks_bytes;
   for (size_t b : extra_bytes) total += AlignUp(b);
   if (total == 0) return xla::ffi::Error::Success();
-  std::optional<void*> memory = scratch.Allocate(total, 256);
-  if (!memory.has_value()) return xla::ffi::Error(xla::ffi::ErrorCode::kResourceExhausted, "fromax: scratch allocation failed");
+  std::optional<void*> memory = scratch.Allocate(total, kScratchAlignment);
+  if (!memory.has_value())
+    return xla::ffi::Error(xla::ffi::ErrorCode::kResourceExhausted,
+                           "fromax: allocating " + std::to_string(total) + " bytes of scratch for the tensor table failed");
   char* base = static_cast<char*>(*memory);
   table->entries = reinterpret_cast<Entry*>(base);
   table->chunks = reinterpret_cast<ChunkRef*>(base + entries_bytes);

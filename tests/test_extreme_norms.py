@@ -57,6 +57,20 @@ def test_bf16_and_f16_leaves_take_f32_range_norms(backend):
         np.testing.assert_allclose(float(got[k]), true_norm(np.asarray(v, np.float32)), rtol=5e-7, err_msg=k)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_denormal_elements_count_as_zero_in_norms(backend):
+    """A tensor of denormals has norm 0 and a denormal beside normal numbers adds nothing, on every
+    platform: XLA's CPU threads flush denormals, a GPU keeps them (the CUDA kernels drop them from
+    their f64 squares; the emulated CUDA engine keeps denormals as a GPU does). Seen on an H200: the
+    kernels' norm 9.18e-41 of a denormal weight turned Fromage's zero-norm step into a 1e-44 one."""
+    tree = {"denormal": jnp.full((300,), 9.18355e-41, jnp.float32), "scalar": jnp.asarray(-1e-39, jnp.float32),
+            "bf16": jnp.full((5,), 5e-40, jnp.bfloat16), "mixed": jnp.asarray([3.0, 1e-40, 4.0, -1e-39], jnp.float32)}
+    got = fromax.per_tensor_norms(tree, backend=backend)
+    for k in ("denormal", "scalar", "bf16"):
+        assert float(got[k]) == 0.0, (k, float(got[k]))
+    np.testing.assert_allclose(float(got["mixed"]), 5.0, rtol=1e-7)
+
+
 def paper_fromage(w, g, lr):
     """The paper's rule in float64: W - lr |W|/|g| g, over sqrt(1 + lr^2)."""
     w, g = np.asarray(w, np.float64), np.asarray(g, np.float64)

@@ -4,6 +4,9 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include <atomic>
 #include <climits>
@@ -34,6 +37,14 @@ void WaitWhileEqual(std::atomic<uint32_t>* word, uint32_t value) {
 }
 void WakeAll(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+// A worker inherits its creator's floating-point modes, and XLA's CPU threads flush denormals
+// (FTZ/DAZ); a GPU keeps them (nvcc's default -ftz=false), so the emulated kernels do too.
+void KeepDenormals() {
+#if defined(__SSE__)
+  _mm_setcsr(_mm_getcsr() & ~(_MM_FLUSH_ZERO_ON | 0x0040u));  // FTZ and DAZ (bit 6) off
+#endif
 }
 
 class Pool {
@@ -89,6 +100,7 @@ class Pool {
  private:
   void Work(int64_t index, uint32_t seen) {
     on_worker = true;
+    KeepDenormals();
     for (;;) {
       WaitWhileEqual(&launch_, seen);
       seen = launch_.load(std::memory_order_acquire);

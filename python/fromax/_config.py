@@ -37,13 +37,16 @@ def _cpu_isa() -> str:
 def config() -> dict[str, str]:
     """The facts :func:`show_config` prints, as a dict."""
     cuda_in_install = importlib.util.find_spec("fromax._fromax_cuda") is not None  # found, not loaded
+    backend = jax.default_backend()
+    if backend == "gpu":  # the CUDA kernels register at the first GPU step: do it now, to report them
+        _ffi._register_cuda()
     return {
         "fromax": package_version(),
         "python": f"{sys.version.split()[0]} ({platform.python_implementation()}, {platform.machine()}, {platform.system()})",
         "jax": jax.__version__,
         "jaxlib": _version("jaxlib"),
         "optax": _version("optax"),
-        "jax default backend": jax.default_backend(),
+        "jax default backend": backend,
         "kernel platforms": ", ".join(_ffi.kernel_platforms()) or "none",
         "kernel load errors": "; ".join(f"{k}: {v}" for k, v in _ffi._LOAD_ERRORS.items()) or "none",
         "cpu isa": _cpu_isa(),
