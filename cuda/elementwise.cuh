@@ -177,7 +177,6 @@ __device__ __forceinline__ void ForEachGroup(int64_t begin, int64_t end, const F
 __device__ __forceinline__ float DenormalsAsZero(float x) { return x < FLT_MIN && x > -FLT_MIN ? 0.0f : x; }
 __device__ __forceinline__ double DenormalsAsZero(double x) { return x < DBL_MIN && x > -DBL_MIN ? 0.0 : x; }
 
-
 // F::Reduce's sums over [begin, end) of entry e (row: its coefficients), in total[] of every thread.
 // A norm output (F::IsNorm(r)) is a value whose square accumulates in f64 from the start (no
 // underflow or overflow for f32 data); its root is taken once the tensor's partials are added (SumsOut).
