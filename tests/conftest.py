@@ -20,7 +20,7 @@ def _release_compiled_programs():
     mappings (its JIT-compiled code) for as long as a cache keeps it, and the whole suite in one
     process compiles tens of thousands of programs: at Linux's default vm.max_map_count (65,530)
     LLVM's compiles start failing ("Cannot allocate memory"), results go wrong and XLA segfaults
-    (seen twice in test_stacked.py, the suite's last file, and only in full runs)."""
+    (seen twice in test_stacked.py, near the end of the suite, and only in full runs)."""
     yield
     import jax
 
