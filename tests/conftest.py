@@ -25,4 +25,3 @@ def _release_compiled_programs():
     import jax
 
     jax.clear_caches()
-
