@@ -42,7 +42,7 @@ def test_per_tensor_norms_one_call_per_256_leaves(n_leaves):
 
 def test_per_tensor_norms_returns_its_leaves_without_slicing():
     """The norms reach their 0-d results through one engine call per 256 leaves (an axpby of ones),
-    not a slice per leaf: XLA's CPU backend compiles each slice as a kernel of its own (~10 ms
+    not a slice per leaf: XLA's CPU backend compiles each slice as a kernel of its own (~8 ms
     each: 58 s for 4,000 leaves). Counted in the optimized program, which is what XLA compiles."""
     tree, _ = random_tree(1, 300, shapes=[(3,), (5, 5)])
     compiled = jax.jit(functools.partial(fromax.per_tensor_norms, backend="ffi")).lower(tree).compile().as_text()
