@@ -12,7 +12,8 @@ before compiling). Cases:
 - ``jax_floor_adam``: Adam's moments and parameters by three such tree maps, all donated: the
   floor of a step with three donated outputs per leaf;
 - ``fromage``, ``adamw``: ``fromax.step`` (the fused step), params and state donated;
-- ``optax_fromage``, ``optax_adamw``: optax's ``tx.update`` + ``optax.apply_updates``, params and state donated;
+- ``optax_fromage``, ``optax_adamw``: optax's ``tx.update`` + ``optax.apply_updates``, params and
+  state donated (the optimizers and steps of ``step_time.py --family``);
 - ``norms``, ``norms_xla``: ``fromax.per_tensor_norms`` on the kernels and on the reference;
   ``norms_treemap``: ``jax.tree.map(jnp.linalg.norm, ...)``, the plain per-leaf way.
 """
@@ -20,26 +21,21 @@ before compiling). Cases:
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
 ONE = r"""
-import resource, time
-import jax, jax.numpy as jnp, optax, fromax
+import resource, sys, time
+sys.path.insert(0, {here!r})
+import jax, jax.numpy as jnp, fromax
+import step_time as st
 case, n = {case!r}, {n}
 params = [jnp.full((1,), 1.0 + i / n, jnp.float32) for i in range(n)]
 grads = [jnp.full((1,), 0.5, jnp.float32) for _ in range(n)]
 
-def contract(tx):
-    def step(g, p, s):
-        u, s = tx.update(g, s, p)
-        return optax.apply_updates(p, u), s
-    return step
-
-# Donated arguments in the order of the outputs (params, then state): JAX pairs each donated buffer
-# with the first remaining output of its shape and dtype, so (grads, state, params) would alias
-# AdamW's first moment to the new params and XLA would copy every buffer before and after the step.
-
+# Steps take (grads, params, state), the donated arguments in the order of the outputs (see
+# step_time.family_step_fn: otherwise XLA copies every state buffer).
 def adam_by_tree_maps(g, p, s):
     m = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, s[0], g)
     v = jax.tree.map(lambda v, g: 0.999 * v + 0.001 * g * g, s[1], g)
@@ -50,12 +46,10 @@ if case == "jax_floor":
 elif case == "jax_floor_adam":
     zeros = lambda: [jnp.zeros((1,), jnp.float32) for _ in range(n)]
     fn, args, donate = adam_by_tree_maps, (grads, params, (zeros(), zeros())), (1, 2)
-elif case in ("fromage", "adamw"):
-    tx = fromax.fromage() if case == "fromage" else fromax.adamw(1e-3)
-    fn, args, donate = (lambda g, p, s: fromax.step(tx, g, s, p)), (grads, params, tx.init(params)), (1, 2)
-elif case in ("optax_fromage", "optax_adamw"):
-    tx = optax.fromage(0.01) if case == "optax_fromage" else optax.adamw(1e-3)
-    fn, args, donate = contract(tx), (grads, params, tx.init(params)), (1, 2)
+elif case in ("fromage", "adamw", "optax_fromage", "optax_adamw"):
+    ours, theirs = st.family()[case.removeprefix("optax_")]
+    tx = theirs if case.startswith("optax_") else ours
+    fn, args, donate = st.family_step_fn(tx, tx is ours), (grads, params, tx.init(params)), (1, 2)
 elif case == "norms":
     fn, args, donate = fromax.per_tensor_norms, (params,), ()
 elif case == "norms_xla":
@@ -77,7 +71,8 @@ CASES = ("jax_floor", "jax_floor_adam", "fromage", "adamw", "optax_fromage", "op
 
 def run_one(case: str, n: int, timeout: float) -> str:
     try:
-        proc = subprocess.run([sys.executable, "-c", ONE.format(case=case, n=n)], capture_output=True, text=True, timeout=timeout)
+        code = ONE.format(here=os.path.dirname(os.path.abspath(__file__)), case=case, n=n)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return f"> {timeout:.0f} s"
     if proc.returncode != 0:
