@@ -3,13 +3,16 @@
 #   build    install fromax with its CUDA engine: the wheel in $FROMAX_WHEEL if set (built elsewhere,
 #            e.g. `pip wheel . -Ccmake.define.FROMAX_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90`),
 #            else built here with nvcc against this machine's jax (its FFI headers);
-#   config   python -m fromax (versions, kernel platforms, CUDA engine);
+#   config   python -m fromax --check (versions, kernel platforms, CUDA engine; four optimizers'
+#            steps on the CUDA kernels against the reference);
 #   test_cuda  tests/test_cuda.py (the CUDA engine against the reference on the device);
 #   suites   tests/test_extreme_norms.py and test_fromage_numerics.py with the GPU as jax's default
 #            device (tiny, huge and denormal tensors; Fromage's math) on the CUDA kernels;
 #   memcheck, racecheck  compute-sanitizer on two fused steps of several optimizers;
 #   bandwidth  bench/gpu_bandwidth.py (fused step vs optax and vs the device's copy bandwidth);
-#   step_time  bench/step_time.py's fused Fromage step on every preset.
+#   step_time  bench/step_time.py's fused Fromage step on every preset;
+#   profile  bench/gpu_profile.py on gpt2_small: wall and host time of the fused and optax steps, then
+#            ncu on one step of each (kernel time, DRAM bytes; CSVs beside the results file).
 # GPU_CHECK_PARTS picks parts (default: all, in that order); each part runs under its own time limit
 # (seconds, e.g. GPU_CHECK_LIMIT_test_cuda=300) so one slow part cannot eat a short lease. Everything
 # goes to one results file (default gpu_check_results.md), written as it goes; the script exits
@@ -20,7 +23,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-gpu_check_results.md}")
 py=${PYTHON:-$(command -v python >/dev/null && echo python || echo python3)}
-parts=${GPU_CHECK_PARTS:-build config test_cuda suites memcheck racecheck bandwidth step_time}
+parts=${GPU_CHECK_PARTS:-build config test_cuda suites memcheck racecheck bandwidth step_time profile}
 arch=${CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')}
 shapes=""
 for f in ../shared/bench/shapes.json shared/bench/shapes.json; do [ -f "$f" ] && shapes="--shapes $f" && break; done
@@ -58,10 +61,12 @@ else
     -Ccmake.define.CMAKE_CUDA_ARCHITECTURES="$arch" -Ccmake.define.FROMAX_FFI_INCLUDE_DIR="$ffi_include"
 fi
 
-run config 60 $py -m fromax
+run config 90 $py -m fromax --check
 
 run test_cuda 300 $py -m pytest -q -p no:cacheprovider --durations=5 tests/test_cuda.py
-run suites 180 $py -m pytest -q -p no:cacheprovider --durations=5 tests/test_extreme_norms.py tests/test_fromage_numerics.py
+# (the leaf-count test, 1,200 leaves compiled per case, takes longer than the rest together)
+run suites 180 $py -m pytest -q -p no:cacheprovider --durations=5 -k "not leaf_counts and (not test_norms_profiler_build or norms)" \
+  tests/test_extreme_norms.py tests/test_fromage_numerics.py tests/test_norms_profiler_build.py
 
 small_steps=$(cat <<'PY'
 import jax, jax.numpy as jnp, fromax
@@ -85,6 +90,19 @@ run racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 1 $py -c "
 run bandwidth 180 $py bench/gpu_bandwidth.py $shapes
 # shellcheck disable=SC2086
 run step_time 180 $py bench/step_time.py $shapes --reps 30
+
+profile=$(cat <<'SH'
+set -e
+for opt in adamw fromage; do $py bench/gpu_profile.py $shapes --optimizer $opt; done
+for impl in fused optax; do
+  ncu --profile-from-start off --clock-control none --csv --page raw --log-file "$csv_dir/ncu_adamw_$impl.csv" \
+    --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+    $py bench/gpu_profile.py $shapes --optimizer adamw --profile-one $impl
+  $py bench/gpu_profile.py --summarize "$csv_dir/ncu_adamw_$impl.csv"
+done
+SH
+)
+run profile 240 env py="$py" shapes="$shapes" csv_dir="$(dirname "$out")" bash -c "$profile"
 
 echo "results: $out"
 exit $failed
