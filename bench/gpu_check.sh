@@ -6,8 +6,9 @@
 #   config   python -m fromax --check (versions, kernel platforms, CUDA engine; four optimizers'
 #            steps on the CUDA kernels against the reference);
 #   test_cuda  tests/test_cuda.py (the CUDA engine against the reference on the device);
-#   suites   tests/test_extreme_norms.py and test_fromage_numerics.py with the GPU as jax's default
-#            device (tiny, huge and denormal tensors; Fromage's math) on the CUDA kernels;
+#   suites   tests/test_extreme_norms.py, test_fromage_numerics.py (less its leaf-count test) and the
+#            per_tensor_norms tests with the GPU as jax's default device (tiny, huge and denormal
+#            tensors; Fromage's math) on the CUDA kernels;
 #   memcheck, racecheck  compute-sanitizer on two fused steps of several optimizers;
 #   bandwidth  bench/gpu_bandwidth.py (fused step vs optax and vs the device's copy bandwidth);
 #   step_time  bench/step_time.py's fused Fromage step on every preset;

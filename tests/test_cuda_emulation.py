@@ -15,13 +15,12 @@ barrier, shared memory per block). Two layers are tested here:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
-
-import json
 from importlib import metadata
 
 import numpy as np
@@ -43,7 +42,8 @@ except ImportError:
     # (FROMAX_CUDA_EMULATION=ON), so there its absence is an error, not a skip.
     if _installed_from_a_source_tree():
         raise
-    pytest.skip("this install is a wheel: wheels leave out fromax._fromax_cuda_emulated", allow_module_level=True)
+    pytest.skip("fromax is installed from a wheel (or not by pip): wheels leave out fromax._fromax_cuda_emulated",
+                allow_module_level=True)
 
 LAUNCH_FAILURE = 719  # cudaErrorLaunchFailure
 INVALID_CONFIGURATION = 9  # cudaErrorInvalidConfiguration
