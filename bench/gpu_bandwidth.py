@@ -34,6 +34,17 @@ OPTIMIZERS = {
 }
 
 
+def compiled_steps(name: str, params, grads) -> dict:
+    """{"fused": (compiled, state), "optax": (compiled, state)}: OPTIMIZERS[name]'s fused step and
+    optax's update + apply_updates, jitted standalone with params and state donated."""
+    make_ours, make_theirs, _ = OPTIMIZERS[name]
+    out = {}
+    for label, tx, fused in (("fused", make_ours(), True), ("optax", make_theirs(), False)):
+        state = tx.init(params)
+        out[label] = (st.compile_step(st.family_step_fn(tx, fused), params, state, grads, donate=True), state)
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", default=st.DEFAULT_SHAPES)
@@ -51,12 +62,9 @@ def main(argv=None) -> None:
         grads = st.make_tree(presets[preset], 1)
         n = sum(x.size for x in jax.tree.leaves(params))
         for name in args.optimizers.split(","):
-            make_ours, make_theirs, bytes_per_param = OPTIMIZERS[name]
-            runs = {}
-            for label, tx, fused in (("fused", make_ours(), True), ("optax", make_theirs(), False)):
-                state = tx.init(params)
-                compiled = st.compile_step(st.family_step_fn(tx, fused), params, state, grads, donate=True)
-                runs[label] = st.standalone_run(compiled, params, state, grads, donate=True)
+            bytes_per_param = OPTIMIZERS[name][2]
+            runs = {label: st.standalone_run(compiled, params, state, grads, donate=True)
+                    for label, (compiled, state) in compiled_steps(name, params, grads).items()}
             ms = st.interleaved_ms(runs, args.reps)
             gbps = bytes_per_param * n / (ms["fused"] * 1e-3) / 1e9
             print(f"| {preset} | {name} | {ms['fused']:.3f} | {ms['optax']:.3f} | {ms['optax'] / ms['fused']:.2f}x "

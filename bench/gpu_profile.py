@@ -39,13 +39,8 @@ import step_time as st  # noqa: E402
 def programs(preset: str, optimizer: str, shapes: str):
     presets = st.load_presets(shapes)
     params, grads = st.make_tree(presets[preset], 0), st.make_tree(presets[preset], 1)
-    make_ours, make_theirs, bytes_per_param = gb.OPTIMIZERS[optimizer]
-    out = {}
-    for label, tx, fused in (("fused", make_ours(), True), ("optax", make_theirs(), False)):
-        state = tx.init(params)
-        out[label] = (st.compile_step(st.family_step_fn(tx, fused), params, state, grads, donate=True), state)
     n = sum(x.size for x in jax.tree.leaves(params))
-    return params, grads, out, n * bytes_per_param
+    return params, grads, gb.compiled_steps(optimizer, params, grads), n * gb.OPTIMIZERS[optimizer][2]
 
 
 def cu_profiler(on: bool) -> None:
